@@ -1,0 +1,87 @@
+"""Settings: the only place the environment is read (prefix PLS_)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_cache_dir() -> Path:
+    return Path.home() / ".cache" / "pls"
+
+
+class Settings(BaseSettings):
+    """Every knob of the service, with defaults that run embedded and offline."""
+
+    model_config = SettingsConfigDict(env_prefix="PLS_", env_file=".env", extra="ignore")
+
+    var_dir: Path = Field(Path("var"), description="Where the embedded stores live.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default SQLite at <var_dir>/pls.db."
+    )
+    qdrant_url: str | None = Field(
+        None,
+        description="Qdrant server or cluster; unset = embedded engine under <var_dir>/qdrant.",
+    )
+    qdrant_api_key: str | None = None
+    qdrant_path: Path | None = Field(None, description="Embedded index directory override.")
+
+    embedder: Literal["onnx", "sentence-transformers", "openai"] = "onnx"
+    cache_dir: Path = Field(
+        default_factory=_default_cache_dir, description="Model export + embedding cache."
+    )
+    openai_api_key: str | None = None
+    openai_embedding_model: str = "text-embedding-3-small"
+
+    k: int = Field(20, ge=1, le=200, description="Neighbours fetched per match.")
+    suggest_precision: float = Field(0.90, gt=0.5, lt=1.0)
+    auto_precision: float = Field(0.98, gt=0.5, lt=1.0)
+    calibration_sample: int = Field(
+        5000, ge=100, description="Examples replayed to fit calibration."
+    )
+
+    default_tenant: str = "default"
+    max_text_chars: int = 4000
+    outbox_interval_s: float = 2.0
+    demo_data: bool = False
+
+    @field_validator("var_dir", "cache_dir", "qdrant_path", mode="after")
+    @classmethod
+    def _expand(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None
+
+    @model_validator(mode="after")
+    def _ordered_targets(self) -> Settings:
+        if self.suggest_precision > self.auto_precision:
+            raise ValueError("suggest_precision must not exceed auto_precision")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, SQLite under var_dir when none is configured."""
+        return self.database_url or f"sqlite:///{self.var_dir / 'pls.db'}"
+
+    @property
+    def resolved_qdrant_path(self) -> Path:
+        """Directory of the embedded Qdrant engine."""
+        return self.qdrant_path or self.var_dir / "qdrant"
+
+    @property
+    def embedding_cache_path(self) -> Path:
+        """The persistent content-hash cache shared by serve, eval and reindex."""
+        return self.cache_dir / "embeddings.sqlite"
+
+    @property
+    def onnx_dir(self) -> Path:
+        """Where the project's own ONNX export of the model lives."""
+        return self.cache_dir / "models" / "all-MiniLM-L6-v2-onnx"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Settings read once per process."""
+    return Settings()

@@ -1,0 +1,136 @@
+"""The vector-store contract the rest of the code sees, whatever engine is behind it."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from indexer.schema import SEARCHABLE_STATUSES
+
+
+@dataclass(frozen=True)
+class IndexPoint:
+    """One learned example as the index holds it: its vector and its payload."""
+
+    example_id: int
+    pattern_id: int
+    tenant: str
+    status: str
+    vector: np.ndarray = field(repr=False)
+    quality: float = 1.0
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A neighbour found by search: cosine similarity and the payload the matcher needs."""
+
+    example_id: int
+    pattern_id: int
+    score: float
+    status: str
+    quality: float = 1.0
+
+
+@dataclass(frozen=True)
+class StoredPoint:
+    """A point read back from the index (for verification and repair)."""
+
+    example_id: int
+    pattern_id: int
+    tenant: str
+    status: str
+    quality: float
+    vector: np.ndarray | None = field(default=None, repr=False)
+
+
+class VectorStore(ABC):
+    """A Qdrant-backed index of examples, one live collection behind a stable name.
+
+    Writes are idempotent (point ids are uuid5 of the example id). Searches are always
+    filtered by tenant and by searchable status with exact-match filters.
+    """
+
+    @abstractmethod
+    def upsert(self, points: Sequence[IndexPoint]) -> None:
+        """Insert or replace points in the live collection."""
+
+    @abstractmethod
+    def set_payload(
+        self,
+        example_ids: Sequence[int],
+        *,
+        pattern_id: int | None = None,
+        status: str | None = None,
+        quality: float | None = None,
+    ) -> None:
+        """Change payload fields of existing points without touching their vectors."""
+
+    @abstractmethod
+    def delete(self, example_ids: Sequence[int]) -> None:
+        """Remove points; unknown ids are ignored."""
+
+    @abstractmethod
+    def search_batch(
+        self,
+        vectors: np.ndarray,
+        tenant: str,
+        k: int,
+        statuses: Sequence[str] = SEARCHABLE_STATUSES,
+    ) -> list[list[Hit]]:
+        """The k nearest points of `tenant` with one of `statuses`, for each query row."""
+
+    def search(
+        self,
+        vector: np.ndarray,
+        tenant: str,
+        k: int,
+        statuses: Sequence[str] = SEARCHABLE_STATUSES,
+    ) -> list[Hit]:
+        """The k nearest points of `tenant` for one query vector, best first."""
+        return self.search_batch(np.asarray(vector, dtype=np.float32)[None, :], tenant, k, statuses)[0]
+
+    @abstractmethod
+    def retrieve(self, example_ids: Sequence[int], with_vectors: bool = False) -> list[StoredPoint]:
+        """Read points back by example id (missing ids are left out)."""
+
+    @abstractmethod
+    def count(self, tenant: str | None = None) -> int:
+        """Number of points, optionally of one tenant."""
+
+    @abstractmethod
+    def example_ids(self, tenant: str | None = None) -> set[int]:
+        """All example ids in the live collection (for verification)."""
+
+    def optimize(self) -> None:
+        """Build search structures (HNSW); may block, so callers run it in the background."""
+
+    @abstractmethod
+    def begin_rebuild(self) -> Rebuild:
+        """Start filling a fresh collection that replaces the live one on `commit()`."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Flush and release the engine."""
+
+
+class Rebuild(ABC):
+    """A collection being rebuilt beside the live one; searches keep using the old one."""
+
+    @abstractmethod
+    def upsert(self, points: Sequence[IndexPoint]) -> None:
+        """Add points to the new collection."""
+
+    @abstractmethod
+    def count(self) -> int:
+        """Points written to the new collection so far."""
+
+    @abstractmethod
+    def commit(self) -> None:
+        """Atomically make the new collection live and drop the old one."""
+
+    @abstractmethod
+    def abort(self) -> None:
+        """Drop the new collection; the live one is untouched."""
