@@ -20,9 +20,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PLS_", env_file=".env", extra="ignore")
 
     var_dir: Path = Field(Path("var"), description="Where the embedded stores live.")
-    database_url: str | None = Field(
-        None, description="SQLAlchemy URL; default SQLite at <var_dir>/pls.db."
-    )
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite at <var_dir>/pls.db.")
     qdrant_url: str | None = Field(
         None,
         description="Qdrant server or cluster; unset = embedded engine under <var_dir>/qdrant.",
@@ -31,23 +29,19 @@ class Settings(BaseSettings):
     qdrant_path: Path | None = Field(None, description="Embedded index directory override.")
 
     embedder: Literal["onnx", "sentence-transformers", "openai"] = "onnx"
-    cache_dir: Path = Field(
-        default_factory=_default_cache_dir, description="Model export + embedding cache."
-    )
+    cache_dir: Path = Field(default_factory=_default_cache_dir, description="Model export + embedding cache.")
     openai_api_key: str | None = None
     openai_embedding_model: str = "text-embedding-3-small"
 
     k: int = Field(20, ge=1, le=200, description="Neighbours fetched per match.")
     suggest_precision: float = Field(0.90, gt=0.5, lt=1.0)
     auto_precision: float = Field(0.98, gt=0.5, lt=1.0)
-    calibration_sample: int = Field(
-        5000, ge=100, description="Examples replayed to fit calibration."
-    )
+    calibration_sample: int = Field(5000, ge=100, description="Examples replayed to fit calibration.")
 
     default_tenant: str = "default"
     max_text_chars: int = 4000
     outbox_interval_s: float = 2.0
-    demo_data: bool = False
+    wait_timeout_s: float = Field(60.0, description="How long `pls wait` waits for DB and Qdrant.")
 
     @field_validator("var_dir", "cache_dir", "qdrant_path", mode="after")
     @classmethod

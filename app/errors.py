@@ -37,3 +37,7 @@ class PatternNotFound(NotFound):
 
 class IndexUnavailable(PLSError):
     """The vector store could not be reached; callers degrade to 'a human sees it'."""
+
+
+class Conflict(PLSError):
+    """The request clashes with the current state (a duplicate id, a stale version)."""

@@ -138,9 +138,7 @@ class Decision(SQLModel, table=True):
     decision: str = Field(max_length=16)
     reason: str
     threshold: float | None = None
-    explanation: dict[str, Any] = Field(
-        default_factory=dict, sa_column=Column(JSON, nullable=False)
-    )
+    explanation: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     calibration_id: int | None = Field(default=None, foreign_key="calibration.id")
     latency_ms: float = 0.0
     created_at: datetime = Field(default_factory=utcnow, index=True)

@@ -37,7 +37,7 @@ class Embedder(ABC):
         """Embed a single text: a (dim,) float32 unit vector."""
         return self.embed([text])[0]
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - an optional hook, deliberately not abstract
         """Release resources (threads, sessions, files); the default has none."""
 
 

@@ -1,0 +1,25 @@
+"""The example index: one vector-store contract, an embedded engine and a Qdrant server engine."""
+
+from indexer.edge import EdgeRebuild, EdgeStore
+from indexer.edge_config import EdgeTuning
+from indexer.edge_optimize import SubprocessOptimizer, optimize_in_process
+from indexer.factory import build_store
+from indexer.server import ServerRebuild, ServerStore
+from indexer.store import Hit, IndexBusy, IndexPoint, Rebuild, StoredPoint, VectorStore
+
+__all__ = [
+    "EdgeRebuild",
+    "EdgeStore",
+    "EdgeTuning",
+    "Hit",
+    "IndexBusy",
+    "IndexPoint",
+    "Rebuild",
+    "ServerRebuild",
+    "ServerStore",
+    "StoredPoint",
+    "SubprocessOptimizer",
+    "VectorStore",
+    "build_store",
+    "optimize_in_process",
+]

@@ -23,3 +23,10 @@ POINT_NAMESPACE = uuid.UUID("5b1c9e0e-3f0a-4d5e-9a53-6f1f2b7c8d40")
 def point_id(example_id: int) -> str:
     """Stable, idempotent point id for an example."""
     return str(uuid.uuid5(POINT_NAMESPACE, f"example:{example_id}"))
+
+
+# Payload fields the engines index, and how: exact-match lookups only (never full text).
+KEYWORD_FIELDS: tuple[str, ...] = (TENANT, STATUS)
+INTEGER_FIELDS: tuple[str, ...] = (PATTERN_ID, EXAMPLE_ID)
+
+DEFAULT_DIM = 384

@@ -11,6 +11,10 @@ import numpy as np
 from indexer.schema import SEARCHABLE_STATUSES
 
 
+class IndexBusy(RuntimeError):
+    """A rebuild or optimize is already running on this index."""
+
+
 @dataclass(frozen=True)
 class IndexPoint:
     """One learned example as the index holds it: its vector and its payload."""
@@ -104,8 +108,12 @@ class VectorStore(ABC):
     def example_ids(self, tenant: str | None = None) -> set[int]:
         """All example ids in the live collection (for verification)."""
 
-    def optimize(self) -> None:
-        """Build search structures (HNSW); may block, so callers run it in the background."""
+    def optimize(self) -> bool:
+        """Build search structures (HNSW); True if anything changed. May block for minutes.
+
+        Engines that index on their own (a Qdrant server) have nothing to do here.
+        """
+        return False
 
     @abstractmethod
     def begin_rebuild(self) -> Rebuild:

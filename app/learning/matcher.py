@@ -1,0 +1,195 @@
+"""Matching: embed, find the nearest learned examples, turn them into a calibrated decision."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from app.config import Settings
+from app.db import session_scope
+from app.learning.memory import MemoryRegistry, TenantMemory
+from app.learning.model import Assessment
+from app.models import Action, Decision, DecisionKind, Pattern, PatternMode, PatternStatus, utcnow
+from app.text import clean_text
+from embeddings.base import Embedder
+from indexer.store import Hit, VectorStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class MatchResult:
+    """A decision for one message and everything needed to explain it."""
+
+    tenant: str
+    pattern_id: int | None
+    reply: str | None
+    confidence: float
+    action: str
+    decision: str
+    reason: str
+    thresholds: dict[str, float]
+    explanation: dict[str, Any] = field(default_factory=dict)
+    decision_id: int | None = None
+    latency_ms: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready form."""
+        return asdict(self)
+
+
+def action_for(confidence: float, suggest_threshold: float, auto_threshold: float) -> Action:
+    """What the confidence alone supports."""
+    if confidence >= auto_threshold:
+        return Action.auto
+    if confidence >= suggest_threshold:
+        return Action.suggest
+    return Action.abstain
+
+
+def decision_for(action: Action, status: str, mode: str) -> tuple[DecisionKind, str]:
+    """What PLS does once the pattern's status and mode are applied, and why."""
+    if action is Action.abstain:
+        return DecisionKind.abstain, "confidence below the suggest threshold"
+    if status != PatternStatus.approved:
+        return DecisionKind.shadow, f"pattern is {status}: recorded only (would {action.value})"
+    if mode == PatternMode.shadow:
+        return DecisionKind.shadow, f"pattern is in shadow mode: recorded only (would {action.value})"
+    if mode == PatternMode.suggest or action is Action.suggest:
+        return DecisionKind.suggest, "draft offered to the operator"
+    return DecisionKind.auto, "confidence above the auto threshold"
+
+
+class Matcher:
+    """Answers 'have I seen this before, and how sure am I?' for one tenant at a time."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        embedder: Embedder,
+        store: VectorStore,
+        memories: MemoryRegistry,
+        settings: Settings,
+    ) -> None:
+        self.engine = engine
+        self.embedder = embedder
+        self.store = store
+        self.memories = memories
+        self.k = settings.k
+        self.max_chars = settings.max_text_chars
+
+    def match(
+        self, tenant: str, text: str, record: bool = True, message_id: int | None = None
+    ) -> MatchResult:
+        """Decide for one message; with `record`, the decision is stored for audit and metrics."""
+        started = time.perf_counter()
+        text = clean_text(text, "text", self.max_chars)
+        memory = self.memories.get(tenant)  # raises TenantNotFound
+        vector = self.embedder.embed_one(text)
+        try:
+            hits = self.store.search(vector, tenant, self.k)
+        except Exception as error:  # fail safe: no answer, a human sees the message
+            log.warning("vector search failed for tenant %s: %s", tenant, error)
+            result = self._degraded(tenant, f"vector index unavailable: {error.__class__.__name__}")
+        else:
+            result = self._decide(memory, vector, hits)
+        result.latency_ms = round((time.perf_counter() - started) * 1000, 3)
+        if record:
+            result.decision_id = self._record(memory, text, result, message_id)
+        return result
+
+    def _decide(self, memory: TenantMemory, vector: Any, hits: list[Hit]) -> MatchResult:
+        model = memory.model
+        assessment: Assessment = (
+            model.assess(vector, hits, memory) if model is not None else Assessment.uncalibrated(hits, memory)
+        )
+        thresholds = {
+            "suggest": model.suggest_threshold if model else 1.0,
+            "auto": model.auto_threshold if model else 1.0,
+        }
+        explanation = assessment.explanation()
+        explanation["calibration_id"] = model.calibration_id if model else None
+        if assessment.pattern_id is None:
+            reason = assessment.reason or "nothing similar has been learned"
+            return MatchResult(
+                memory.tenant,
+                None,
+                None,
+                0.0,
+                Action.abstain,
+                DecisionKind.abstain,
+                reason,
+                thresholds,
+                explanation,
+            )
+        state = memory.patterns[assessment.pattern_id]
+        action = action_for(assessment.confidence, thresholds["suggest"], thresholds["auto"])
+        decision, reason = decision_for(action, state.status, state.mode)
+        if model is None:
+            reason = "not calibrated yet: a human answers until enough has been learned"
+        return MatchResult(
+            memory.tenant,
+            assessment.pattern_id,
+            state.response_text,
+            round(assessment.confidence, 4),
+            action,
+            decision,
+            reason,
+            thresholds,
+            explanation,
+        )
+
+    def _degraded(self, tenant: str, reason: str) -> MatchResult:
+        return MatchResult(
+            tenant,
+            None,
+            None,
+            0.0,
+            Action.abstain,
+            DecisionKind.abstain,
+            reason,
+            {"suggest": 1.0, "auto": 1.0},
+        )
+
+    def _record(
+        self, memory: TenantMemory, text: str, result: MatchResult, message_id: int | None
+    ) -> int | None:
+        try:
+            with session_scope(self.engine) as session:
+                decision = Decision(
+                    tenant=memory.tenant,
+                    message_id=message_id,
+                    text=text,
+                    pattern_id=result.pattern_id,
+                    confidence=result.confidence,
+                    action=result.action,
+                    decision=result.decision,
+                    reason=result.reason,
+                    threshold=result.thresholds.get(result.action),
+                    explanation=result.explanation,
+                    calibration_id=result.explanation.get("calibration_id"),
+                    latency_ms=result.latency_ms,
+                )
+                session.add(decision)
+                if result.pattern_id is not None and result.action != Action.abstain:
+                    pattern = session.get(Pattern, result.pattern_id)
+                    if pattern is not None:
+                        pattern.match_count += 1
+                        pattern.last_matched_at = utcnow()
+                session.flush()
+                return decision.id
+        except Exception:  # the answer stands even if bookkeeping failed; the log says why
+            log.exception("could not record decision")
+            return None
+
+
+def pattern_replies(engine: Engine, pattern_ids: list[int]) -> dict[int, str]:
+    """Response texts by pattern id."""
+    with Session(engine) as session:
+        rows = session.exec(select(Pattern).where(col(Pattern.id).in_(pattern_ids))).all()
+        return {row.id: row.response_text for row in rows if row.id is not None}

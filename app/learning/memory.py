@@ -1,0 +1,101 @@
+"""What the service keeps in memory per tenant: pattern statistics, the grouper, the model.
+
+Everything here is derived from SQL and rebuilt from it on start; it exists so a match or a
+learn never scans tables on the hot path.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from app.learning.grouping import PatternGrouper
+from app.learning.model import ConfidenceModel
+from app.learning.scoring import PatternStats
+
+
+@dataclass
+class PatternState:
+    """Running statistics of one pattern, updated as examples and feedback arrive."""
+
+    pattern_id: int
+    status: str
+    mode: str
+    response_text: str
+    support: int = 0
+    quality_sum: float = 0.0
+    alpha: float = 1.0
+    beta: float = 1.0
+    centroid_sum: np.ndarray | None = field(default=None, repr=False)
+
+    _stats: PatternStats | None = field(default=None, repr=False)
+
+    def add_example(self, vector: np.ndarray, quality: float) -> None:
+        """Account for one more active example."""
+        self.support += 1
+        self.quality_sum += quality
+        vector = np.asarray(vector, dtype=np.float64)
+        self.centroid_sum = vector.copy() if self.centroid_sum is None else self.centroid_sum + vector
+        self._stats = None
+
+    def stats(self) -> PatternStats:
+        """The view the scorer needs (cached until the pattern changes)."""
+        if self._stats is None:
+            self._stats = PatternStats(
+                support=self.support,
+                mean_quality=self.quality_sum / self.support if self.support else 1.0,
+                alpha=self.alpha,
+                beta=self.beta,
+                # The scorer uses only the direction, so the raw sum is enough.
+                centroid=None if self.centroid_sum is None else self.centroid_sum.astype(np.float32),
+            )
+        return self._stats
+
+
+@dataclass
+class TenantMemory:
+    """One tenant's learned state; `lock` serialises learning so patterns are assigned once."""
+
+    tenant: str
+    grouper: PatternGrouper
+    patterns: dict[int, PatternState] = field(default_factory=dict)
+    model: ConfidenceModel | None = None  # set once calibration has been fitted
+    learned_since_fit: int = 0
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+
+
+class MemoryRegistry:
+    """Lazily loads and caches each tenant's memory."""
+
+    def __init__(self, loader: Callable[[str], TenantMemory]) -> None:
+        self._loader = loader
+        self._memories: dict[str, TenantMemory] = {}
+        self._lock = threading.Lock()
+
+    def get(self, tenant: str) -> TenantMemory:
+        """The tenant's memory, loaded from SQL on first use."""
+        memory = self._memories.get(tenant)
+        if memory is not None:
+            return memory
+        with self._lock:
+            memory = self._memories.get(tenant)
+            if memory is None:
+                memory = self._loader(tenant)
+                self._memories[tenant] = memory
+            return memory
+
+    def loaded(self) -> list[TenantMemory]:
+        """Memories currently held (a snapshot)."""
+        with self._lock:
+            return list(self._memories.values())
+
+    def forget(self, tenant: str | None = None) -> None:
+        """Drop cached memory so the next use reloads it from SQL."""
+        with self._lock:
+            if tenant is None:
+                self._memories.clear()
+            else:
+                self._memories.pop(tenant, None)

@@ -1,0 +1,91 @@
+"""The object graph of a running PLS: built once per process from Settings."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from app.config import Settings
+from app.db import make_engine, migrate
+from app.indexing import IndexWriter
+from app.learning.calibrate import CalibrationService
+from app.learning.learner import Learner
+from app.learning.loader import MemoryLoader
+from app.learning.matcher import Matcher
+from app.learning.memory import MemoryRegistry
+from app.search import SearchService
+from embeddings.base import Embedder
+from embeddings.factory import build_embedder
+from indexer.factory import build_store
+from indexer.store import VectorStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """Everything a request, a CLI command or a benchmark needs, wired together."""
+
+    settings: Settings
+    engine: Engine
+    embedder: Embedder
+    store: VectorStore
+    memories: MemoryRegistry
+    index_writer: IndexWriter
+    learner: Learner
+    matcher: Matcher
+    calibration: CalibrationService
+    search: SearchService
+
+    def close(self) -> None:
+        """Release the index, the embedder's workers and the database pool."""
+        self.store.close()
+        self.embedder.close()
+        self.engine.dispose()
+
+
+def build_services(
+    settings: Settings,
+    *,
+    embedder: Embedder | None = None,
+    store: VectorStore | None = None,
+    engine: Engine | None = None,
+) -> Services:
+    """Wire the service from settings; tests pass their own parts in."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the bundled model never reaches for a hub
+    engine = engine or make_engine(settings.resolved_database_url)
+    migrate(engine)
+    embedder = embedder or build_embedder(
+        settings.embedder,
+        cache_path=settings.embedding_cache_path,
+        onnx_dir=settings.onnx_dir,
+        openai_api_key=settings.openai_api_key,
+        openai_model=settings.openai_embedding_model,
+    )
+    store = store or build_store(
+        url=settings.qdrant_url,
+        api_key=settings.qdrant_api_key,
+        path=settings.resolved_qdrant_path,
+        dim=embedder.dim,
+    )
+    memories = MemoryRegistry(MemoryLoader(engine, embedder))
+    index_writer = IndexWriter(engine, store, embedder)
+    learner = Learner(engine, embedder, memories, index_writer, max_chars=settings.max_text_chars)
+    calibration = CalibrationService(engine, embedder, store, memories, settings)
+    matcher = Matcher(engine, embedder, store, memories, settings)
+    search = SearchService(engine, embedder, store, max_chars=settings.max_text_chars)
+    return Services(
+        settings=settings,
+        engine=engine,
+        embedder=embedder,
+        store=store,
+        memories=memories,
+        index_writer=index_writer,
+        learner=learner,
+        matcher=matcher,
+        calibration=calibration,
+        search=search,
+    )

@@ -1,0 +1,47 @@
+"""Background upkeep: retry pending index writes and refit calibration as learning grows."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from app.services import Services
+
+log = logging.getLogger(__name__)
+
+
+class BackgroundWorkers:
+    """One daemon thread; every step is safe to skip, so a crash in one never stops the next."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the loop (idempotent)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="pls-upkeep", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the loop to end and wait briefly for it."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def run_once(self) -> None:
+        """One round of upkeep (also what tests call directly)."""
+        try:
+            self.services.index_writer.flush_outbox()
+        except Exception:
+            log.exception("outbox flush failed")
+        try:
+            self.services.calibration.refit_stale()
+        except Exception:
+            log.exception("calibration refit failed")
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.services.settings.outbox_interval_s):
+            self.run_once()

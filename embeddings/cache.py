@@ -1,0 +1,154 @@
+"""A persistent content-hash cache, so the same text is never embedded twice per model."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from embeddings.base import Embedder
+
+# SQLite caps bound parameters per statement (999 on old builds); stay well under it.
+_CHUNK = 500
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS embeddings (
+    model_id  TEXT NOT NULL,
+    text_hash BLOB NOT NULL,
+    vector    BLOB NOT NULL,
+    PRIMARY KEY (model_id, text_hash)
+) WITHOUT ROWID
+"""
+
+
+def text_key(text: str) -> bytes:
+    """The cache key of a text: the sha256 digest of its UTF-8 bytes."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+
+
+class EmbeddingCache:
+    """Float32 vectors in a SQLite file, keyed by (model_id, sha256(text)); thread-safe."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # One connection shared by all threads behind a lock: statements here take
+        # microseconds, and WAL keeps other processes' readers and writers unblocked.
+        self._conn = sqlite3.connect(
+            str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False
+        )
+        self._lock = threading.Lock()
+        with self._lock:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            # A cache may lose its last writes in a power cut; it must not pay an fsync each.
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute(_SCHEMA)
+
+    def get_many(self, model_id: str, texts: Sequence[str]) -> list[np.ndarray | None]:
+        """The cached vector of each text, or None where it is not cached."""
+        keys = [text_key(text) for text in texts]
+        found: dict[bytes, np.ndarray] = {}
+        unique = list(dict.fromkeys(keys))
+        with self._lock:
+            for start in range(0, len(unique), _CHUNK):
+                chunk = unique[start : start + _CHUNK]
+                marks = ",".join("?" * len(chunk))
+                rows = self._conn.execute(
+                    "SELECT text_hash, vector FROM embeddings "
+                    f"WHERE model_id = ? AND text_hash IN ({marks})",
+                    (model_id, *chunk),
+                )
+                for key, blob in rows:
+                    found[key] = np.frombuffer(blob, dtype=np.float32)
+        return [found.get(key) for key in keys]
+
+    def put_many(self, model_id: str, texts: Sequence[str], vectors: np.ndarray) -> None:
+        """Store one vector per text (replacing what was there) in a single transaction."""
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if len(vectors) != len(texts):
+            raise ValueError(f"{len(texts)} texts but {len(vectors)} vectors")
+        rows = [
+            (model_id, text_key(text), vector.tobytes())
+            for text, vector in zip(texts, vectors, strict=True)
+        ]
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.executemany(
+                    "INSERT OR REPLACE INTO embeddings (model_id, text_hash, vector) "
+                    "VALUES (?, ?, ?)",
+                    rows,
+                )
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def count(self, model_id: str | None = None) -> int:
+        """How many vectors are cached, for one model or for all."""
+        with self._lock:
+            if model_id is None:
+                row = self._conn.execute("SELECT COUNT(*) FROM embeddings").fetchone()
+            else:
+                row = self._conn.execute(
+                    "SELECT COUNT(*) FROM embeddings WHERE model_id = ?", (model_id,)
+                ).fetchone()
+        return int(row[0])
+
+    def close(self) -> None:
+        """Close the database connection."""
+        with self._lock:
+            self._conn.close()
+
+
+class CachedEmbedder(Embedder):
+    """Wraps an embedder: looks every text up first and embeds only the misses, once each.
+
+    Owns `inner` and `cache`: `close()` closes both. `hits + misses` counts rows requested;
+    `misses` is the number of texts actually sent to the inner embedder.
+    """
+
+    def __init__(self, inner: Embedder, cache: EmbeddingCache) -> None:
+        self.inner = inner
+        self.cache = cache
+        self.model_id = inner.model_id
+        self.dim = inner.dim
+        self.batch_size = inner.batch_size
+        self.hits = 0
+        self.misses = 0
+        self._counter_lock = threading.Lock()
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed texts, serving cached rows and storing new ones; rows keep input order."""
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        cached = self.cache.get_many(self.model_id, texts)
+        # A row of the wrong size can only come from a foreign writer; recompute it.
+        cached = [v if v is not None and v.shape == (self.dim,) else None for v in cached]
+        missing = list(dict.fromkeys(t for t, v in zip(texts, cached, strict=True) if v is None))
+        fresh: dict[str, np.ndarray] = {}
+        if missing:
+            vectors = self.inner.embed(missing)
+            self.cache.put_many(self.model_id, missing, vectors)
+            fresh = dict(zip(missing, vectors, strict=True))
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for row, (text, vector) in enumerate(zip(texts, cached, strict=True)):
+            out[row] = fresh[text] if vector is None else vector
+        with self._counter_lock:
+            self.misses += len(missing)
+            self.hits += len(texts) - len(missing)
+        return out
+
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        """Same as `embed`: the cache already batches lookups and inner calls."""
+        return self.embed(texts)
+
+    def close(self) -> None:
+        """Close the inner embedder and the cache."""
+        self.inner.close()
+        self.cache.close()

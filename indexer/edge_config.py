@@ -1,0 +1,116 @@
+"""Tuning of the embedded engine: shard configuration, payload indexes and search parameters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import qdrant_edge as qe
+
+from indexer import schema
+
+
+@dataclass(frozen=True)
+class EdgeTuning:
+    """Index and search settings of an edge shard (defaults measured by scripts/bench_index.py)."""
+
+    # HNSW graph: build-time settings, applied when `optimize()` builds a segment's index.
+    m: int = 16
+    ef_construct: int = 100
+    # Below this many KB of matching vectors a filtered search scans them exactly instead of
+    # walking the graph (384 float32 dims = 1.5 KB per vector, so 10,000 KB ~ 6,600 examples).
+    full_scan_threshold_kb: int = 10_000
+    # Per-field graph links; with m=0 it gives one graph per tenant instead of a global one.
+    payload_m: int | None = None
+    # One core builds the graph so the other keeps serving searches on a 2-core machine.
+    max_indexing_threads: int = 1
+    # Search-time candidate list size (None: the engine's default).
+    hnsw_ef: int | None = 64
+    # ACORN: a filtered graph search that also follows neighbours' neighbours, so a filter
+    # that removes most nodes (a small tenant in a shared graph) does not strand the search.
+    acorn: bool = False
+    # int8 scalar quantization with rescoring against the original vectors.
+    quantize: bool = False
+    oversampling: float = 2.0
+    # Threads per search over segments (None: one per CPU).
+    search_threads: int | None = None
+    # Segments an optimized shard is split into (0: the engine picks from the CPU count).
+    segments: int = 0
+    # Segments larger than this many KB of vectors get an HNSW graph (None: engine default).
+    indexing_threshold_kb: int | None = None
+    # Mark the tenant index as the partition key so optimized segments group points by tenant.
+    tenant_partitioned: bool = True
+
+
+def shard_config(dim: int, tuning: EdgeTuning) -> qe.EdgeConfig:
+    """The EdgeConfig a shard of `dim`-dimensional cosine vectors is created and opened with."""
+    quantization = (
+        qe.ScalarQuantizationConfig(type=qe.ScalarType.Int8, quantile=0.99, memory=qe.Memory.Cached)
+        if tuning.quantize
+        else None
+    )
+    return qe.EdgeConfig(
+        vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine),
+        hnsw_config=qe.HnswIndexConfig(
+            m=tuning.m,
+            ef_construct=tuning.ef_construct,
+            full_scan_threshold=tuning.full_scan_threshold_kb,
+            max_indexing_threads=tuning.max_indexing_threads,
+            payload_m=tuning.payload_m,
+        ),
+        quantization_config=quantization,
+        optimizers=qe.EdgeOptimizersConfig(
+            default_segment_number=tuning.segments,
+            indexing_threshold=tuning.indexing_threshold_kb,
+        ),
+        max_search_threads=tuning.search_threads,
+        # Payload is read for every hit; keeping it cached avoids a page fault per result.
+        payload_memory=qe.Memory.Cached,
+    )
+
+
+def payload_index_ops(tuning: EdgeTuning) -> list[qe.UpdateOperation]:
+    """Operations creating the exact-match payload indexes every shard has."""
+    # Only the tenant gets per-value graph links: every search is inside one tenant, while a
+    # status value spans most points and ids are unique, so their links would cost build time
+    # and buy nothing.
+    ops = [
+        qe.UpdateOperation.create_field_index(
+            schema.TENANT, qe.KeywordIndexParams(is_tenant=tuning.tenant_partitioned, enable_hnsw=True)
+        ),
+        qe.UpdateOperation.create_field_index(schema.STATUS, qe.KeywordIndexParams(enable_hnsw=False)),
+    ]
+    ops += [
+        qe.UpdateOperation.create_field_index(
+            field, qe.IntegerIndexParams(lookup=True, range=False, enable_hnsw=False)
+        )
+        for field in schema.INTEGER_FIELDS
+    ]
+    return ops
+
+
+def search_params(tuning: EdgeTuning, *, exact: bool = False) -> qe.SearchParams:
+    """Search parameters for a query (exact=True scans every candidate, for ground truth)."""
+    quantization = (
+        qe.QuantizationSearchParams(rescore=True, oversampling=tuning.oversampling)
+        if tuning.quantize
+        else None
+    )
+    acorn = qe.AcornSearchParams(enable=True) if tuning.acorn else None
+    return qe.SearchParams(hnsw_ef=tuning.hnsw_ef, exact=exact, quantization=quantization, acorn=acorn)
+
+
+def searchable_filter(tenant: str, statuses: list[str]) -> qe.Filter:
+    """Exact-match filter: one tenant, one of the statuses."""
+    return qe.Filter(
+        must=[
+            qe.FieldCondition(key=schema.TENANT, match=qe.MatchValue(tenant)),
+            qe.FieldCondition(key=schema.STATUS, match=qe.MatchAny(statuses)),
+        ]
+    )
+
+
+def tenant_filter(tenant: str | None) -> qe.Filter | None:
+    """Exact-match filter on tenant, or None for the whole shard."""
+    if tenant is None:
+        return None
+    return qe.Filter(must=[qe.FieldCondition(key=schema.TENANT, match=qe.MatchValue(tenant))])

@@ -1,0 +1,88 @@
+"""On-disk layout of an edge index: numbered shard generations and a pointer to the live one.
+
+<root>/.lock          held (flock) by the one EdgeStore that owns the directory
+<root>/CURRENT        name of the live generation, replaced atomically
+<root>/gen-000001/    one edge shard per generation
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import IO
+
+POINTER = "CURRENT"
+LOCK = ".lock"
+_GEN = re.compile(r"^gen-(\d{6,})$")
+
+
+def generation_dir(root: Path, generation: int) -> Path:
+    """Directory of one shard generation."""
+    return root / f"gen-{generation:06d}"
+
+
+def generations(root: Path) -> list[int]:
+    """Generation numbers that have a directory under `root`, ascending."""
+    found = []
+    for entry in root.iterdir():
+        match = _GEN.match(entry.name)
+        if match and entry.is_dir():
+            found.append(int(match.group(1)))
+    return sorted(found)
+
+
+def read_pointer(root: Path) -> int | None:
+    """The live generation, or None for a fresh (or never committed) directory."""
+    try:
+        name = (root / POINTER).read_text().strip()
+    except FileNotFoundError:
+        return None
+    match = _GEN.match(name)
+    if match is None or not generation_dir(root, int(match.group(1))).is_dir():
+        raise RuntimeError(f"{root / POINTER} names no shard generation: {name!r}")
+    return int(match.group(1))
+
+
+def write_pointer(root: Path, generation: int) -> None:
+    """Make `generation` live: write a temporary file, fsync it, rename it over the pointer."""
+    tmp = root / f"{POINTER}.tmp"
+    with open(tmp, "w") as f:
+        f.write(generation_dir(root, generation).name + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, root / POINTER)
+    # The rename itself is durable only once the directory entry is on disk.
+    dir_fd = os.open(root, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def sweep(root: Path, keep: int | None) -> None:
+    """Remove every generation but `keep`: half-built rebuilds and copies a crash left behind."""
+    (root / f"{POINTER}.tmp").unlink(missing_ok=True)
+    for generation in generations(root):
+        if generation != keep:
+            shutil.rmtree(generation_dir(root, generation), ignore_errors=True)
+
+
+def lock(root: Path) -> IO[str]:
+    """Take the directory's exclusive lock, or fail if another store holds it."""
+    # Kept open for the store's lifetime: closing the file would drop the lock.
+    handle = open(root / LOCK, "a+")  # noqa: SIM115
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise RuntimeError(f"{root} is already open in another EdgeStore") from None
+    return handle
+
+
+def unlock(handle: IO[str]) -> None:
+    """Release the directory lock taken by `lock`."""
+    fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    handle.close()

@@ -1,0 +1,33 @@
+"""Choosing the engine from settings: a Qdrant URL means a server, otherwise the embedded one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qdrant_client import QdrantClient
+
+from indexer.edge import EdgeStore
+from indexer.server import ServerStore
+from indexer.store import VectorStore
+
+LOCAL_PREFIX = "local:"
+
+
+def build_store(*, url: str | None, api_key: str | None, path: Path, dim: int) -> VectorStore:
+    """The vector store for these settings.
+
+    `url` may be a server URL, ":memory:" or "local:<dir>" (qdrant-client's local mode, for
+    tests), or None/empty for the embedded edge engine persisted under `path`.
+    """
+    if not url:
+        return EdgeStore(path, dim)
+    if url == ":memory:":
+        client = QdrantClient(":memory:")
+    elif url.startswith(LOCAL_PREFIX):
+        # ServerStore serialises local-mode calls itself, so SQLite may cross threads.
+        client = QdrantClient(
+            path=url[len(LOCAL_PREFIX) :] or str(path), force_disable_check_same_thread=True
+        )
+    else:
+        client = QdrantClient(url=url, api_key=api_key)
+    return ServerStore(client, dim, owns_client=True)

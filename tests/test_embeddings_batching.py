@@ -1,0 +1,171 @@
+"""The micro-batcher: many threads in, few batched calls to the model, right rows out."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from embeddings.batching import MicroBatchingEmbedder
+from embeddings.onnx import OnnxEmbedder
+from tests.embedding_fixtures import (
+    FakeEmbedder,
+    expected_rows,
+    onnx_dir,  # noqa: F401 - a fixture, used by name
+)
+
+
+def run_threads(count: int, work: Callable[[int], None]) -> None:
+    """Run work(0..count-1) on `count` threads released together; re-raise the first error."""
+    barrier = threading.Barrier(count)
+    errors: list[BaseException] = []
+
+    def target(n: int) -> None:
+        barrier.wait()
+        try:
+            work(n)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=target, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+
+
+def test_sixteen_threads_each_get_their_own_rows() -> None:
+    inner = FakeEmbedder(delay=0.005)
+    batcher = MicroBatchingEmbedder(inner, max_batch=32)
+    got: dict[str, np.ndarray] = {}
+
+    def work(n: int) -> None:
+        for i in range(10):
+            got[f"t{n}-{i}"] = batcher.embed_one(f"t{n}-{i}")
+        texts = [f"multi {n} {i}" for i in range(3)]
+        for text, row in zip(texts, batcher.embed(texts), strict=True):
+            got[text] = row
+
+    run_threads(16, work)
+    batcher.close()
+    texts = sorted(got)
+    np.testing.assert_allclose(np.stack([got[t] for t in texts]), expected_rows(texts), atol=1e-6)
+    assert len(inner.embedded) == 16 * 13
+    assert max(len(call) for call in inner.calls) > 1  # concurrent calls were merged
+
+
+def test_batches_never_exceed_max_batch_unless_one_request_does() -> None:
+    inner = FakeEmbedder(delay=0.002)
+    inner.batch_size = 100
+    batcher = MicroBatchingEmbedder(inner, max_batch=4)
+    big = [f"big {i}" for i in range(10)]
+
+    def work(n: int) -> None:
+        if n:
+            batcher.embed_one(f"small {n}")
+        else:
+            batcher.embed(big)
+
+    run_threads(8, work)
+    batcher.close()
+    assert all(len(call) <= 4 for call in inner.calls if call != big)
+    assert big in inner.calls  # a request is never split
+
+
+def test_lone_caller_is_dispatched_without_waiting() -> None:
+    # With a minute of max_wait, a batcher that waited for company would stall here.
+    batcher = MicroBatchingEmbedder(FakeEmbedder(), max_wait_ms=60_000)
+    with ThreadPoolExecutor(1) as pool:
+        rows = pool.submit(lambda: [batcher.embed_one(f"solo {i}") for i in range(5)])
+        result = np.stack(rows.result(timeout=20))
+    batcher.close()
+    np.testing.assert_allclose(result, expected_rows([f"solo {i}" for i in range(5)]), atol=1e-6)
+
+
+def test_errors_reach_only_the_caller_that_caused_them() -> None:
+    inner = FakeEmbedder(delay=0.005, fail_on="boom")
+    batcher = MicroBatchingEmbedder(inner)
+    outcomes: dict[int, object] = {}
+
+    def work(n: int) -> None:
+        text = f"boom {n}" if n % 4 == 0 else f"fine {n}"
+        try:
+            outcomes[n] = batcher.embed_one(text)
+        except ValueError as error:
+            outcomes[n] = error
+
+    run_threads(16, work)
+    batcher.close()
+    for n, outcome in outcomes.items():
+        if n % 4 == 0:
+            assert isinstance(outcome, ValueError) and "boom" in str(outcome)
+        else:
+            assert isinstance(outcome, np.ndarray)
+            np.testing.assert_allclose(outcome, expected_rows([f"fine {n}"])[0], atol=1e-6)
+
+
+def test_close_stops_worker_closes_inner_and_rejects_new_calls() -> None:
+    inner = FakeEmbedder()
+    batcher = MicroBatchingEmbedder(inner)
+    batcher.embed_one("before close")
+    batcher.close()
+    batcher.close()  # idempotent
+    assert not batcher._worker.is_alive()
+    assert inner.closed
+    with pytest.raises(RuntimeError, match="closed"):
+        batcher.embed_one("after close")
+
+
+def test_close_while_busy_leaves_no_caller_hanging() -> None:
+    batcher = MicroBatchingEmbedder(FakeEmbedder(delay=0.01))
+    outcomes: list[str] = []
+
+    def work(n: int) -> None:
+        for i in range(20):
+            try:
+                batcher.embed_one(f"busy {n} {i}")
+                outcomes.append("row")
+            except RuntimeError:
+                outcomes.append("closed")
+                return
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    batcher.embed_one("let the workers start")
+    batcher.close()
+    for thread in threads:
+        thread.join(timeout=20)
+        assert not thread.is_alive()
+    assert "row" in outcomes
+
+
+def test_empty_input_skips_the_worker() -> None:
+    inner = FakeEmbedder()
+    batcher = MicroBatchingEmbedder(inner)
+    assert batcher.embed([]).shape == (0, 8)
+    batcher.close()
+    assert inner.calls == []
+
+
+@pytest.mark.slow
+def test_onnx_rows_from_sixteen_threads_match_direct_embedding(onnx_dir: Path) -> None:  # noqa: F811
+    model = OnnxEmbedder(onnx_dir)
+    texts = [f"Can you confirm booking #{i} for Tuesday?" if i % 3 else "ok" for i in range(48)]
+    direct = model.embed(texts)
+    batcher = MicroBatchingEmbedder(model)
+    rows: dict[int, np.ndarray] = {}
+
+    def work(n: int) -> None:
+        for i in range(n, 48, 16):
+            rows[i] = batcher.embed_one(texts[i])
+
+    run_threads(16, work)
+    batcher.close()
+    np.testing.assert_allclose(np.stack([rows[i] for i in range(48)]), direct, atol=1e-5)

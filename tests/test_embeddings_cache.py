@@ -1,0 +1,124 @@
+"""The content-hash cache: each text is embedded once per model, ever."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from embeddings.cache import CachedEmbedder, EmbeddingCache
+from tests.embedding_fixtures import FakeEmbedder, expected_rows
+
+
+@pytest.fixture
+def cache_path(tmp_path: Path) -> Path:
+    return tmp_path / "cache" / "embeddings.sqlite"
+
+
+def cached(path: Path, model_id: str = "fake") -> tuple[CachedEmbedder, FakeEmbedder]:
+    inner = FakeEmbedder(model_id=model_id)
+    return CachedEmbedder(inner, EmbeddingCache(path)), inner
+
+
+def test_same_text_is_never_embedded_twice(cache_path: Path) -> None:
+    embedder, inner = cached(cache_path)
+    embedder.embed(["a", "b"])
+    embedder.embed(["b", "c", "a"])
+    embedder.embed_one("c")
+    assert sorted(inner.embedded) == ["a", "b", "c"]
+    assert (embedder.misses, embedder.hits) == (3, 3)
+
+
+def test_rows_keep_input_order_and_duplicates(cache_path: Path) -> None:
+    embedder, inner = cached(cache_path)
+    embedder.embed(["x"])
+    texts = ["y", "x", "y", "z", "x", "y"]
+    rows = embedder.embed(texts)
+    np.testing.assert_allclose(rows, expected_rows(texts), atol=1e-6)
+    assert inner.calls[-1] == ["y", "z"]  # only the misses, each once, in first-seen order
+    assert (embedder.misses, embedder.hits) == (3, 4)
+
+
+def test_cached_rows_are_the_unit_float32_rows_first_returned(cache_path: Path) -> None:
+    embedder, _ = cached(cache_path)
+    first = embedder.embed(["hello", "world"])
+    again = embedder.embed(["world", "hello"])
+    assert again.dtype == np.float32
+    np.testing.assert_array_equal(again, first[::-1])
+    np.testing.assert_allclose(np.linalg.norm(again, axis=1), 1.0, atol=1e-6)
+
+
+def test_cache_survives_close_and_reopen(cache_path: Path) -> None:
+    embedder, _ = cached(cache_path)
+    before = embedder.embed(["kept", "across", "runs"])
+    embedder.close()
+
+    reopened, inner = cached(cache_path)
+    after = reopened.embed(["runs", "kept", "across"])
+    assert inner.embedded == []
+    np.testing.assert_array_equal(after, before[[2, 0, 1]])
+    assert reopened.cache.count("fake") == 3
+
+
+def test_each_model_id_has_its_own_entries(cache_path: Path) -> None:
+    old, _ = cached(cache_path, model_id="model-a")
+    old.embed(["same text"])
+    old.close()
+
+    new, inner = cached(cache_path, model_id="model-b")
+    new.embed(["same text"])
+    assert inner.embedded == ["same text"]
+    assert new.cache.count("model-a") == new.cache.count("model-b") == 1
+
+
+def test_close_closes_inner_embedder(cache_path: Path) -> None:
+    embedder, inner = cached(cache_path)
+    embedder.close()
+    assert inner.closed
+
+
+def test_failed_embedding_stores_nothing(cache_path: Path) -> None:
+    inner = FakeEmbedder(fail_on="boom")
+    embedder = CachedEmbedder(inner, EmbeddingCache(cache_path))
+    with pytest.raises(ValueError):
+        embedder.embed(["fine", "boom"])
+    assert embedder.cache.count() == 0
+
+
+def test_lookups_beyond_the_sql_parameter_limit(cache_path: Path) -> None:
+    embedder, inner = cached(cache_path)
+    texts = [f"text {i}" for i in range(1200)]
+    embedder.embed(texts)
+    rows = embedder.embed(texts)
+    assert len(inner.embedded) == 1200
+    np.testing.assert_allclose(rows, expected_rows(texts), atol=1e-6)
+
+
+def test_empty_input_gives_empty_matrix(cache_path: Path) -> None:
+    embedder, inner = cached(cache_path)
+    assert embedder.embed([]).shape == (0, 8)
+    assert inner.calls == []
+
+
+def test_threads_share_one_cache_safely(cache_path: Path) -> None:
+    embedder, inner = cached(cache_path)
+    texts = [f"shared {i}" for i in range(40)]
+    results: dict[int, np.ndarray] = {}
+
+    def work(worker: int) -> None:
+        for start in range(0, 40, 5):
+            chunk = texts[start : start + 5]
+            results[worker * 100 + start] = embedder.embed(chunk)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for key, rows in results.items():
+        start = key % 100
+        np.testing.assert_allclose(rows, expected_rows(texts[start : start + 5]), atol=1e-6)
+    assert embedder.cache.count() == 40
+    assert embedder.hits + embedder.misses == 8 * 40

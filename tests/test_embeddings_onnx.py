@@ -1,0 +1,166 @@
+"""The ONNX backend gives sentence-transformers' vectors; its export is atomic and shared."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import embeddings.onnx as onnx_module
+from embeddings.batching import MicroBatchingEmbedder
+from embeddings.factory import build_embedder
+from embeddings.local import SentenceTransformerEmbedder, model_dir
+from embeddings.onnx import OnnxEmbedder, ensure_onnx_model, length_groups
+from tests.embedding_fixtures import onnx_dir  # noqa: F401 - a fixture, used by name
+
+LONG = " ".join(f"Order {i} was delayed at the depot, sorry for the wait." for i in range(40))
+TEXTS = [
+    "",
+    "a",
+    "ok",
+    "?",
+    "STOP",
+    "Yes!!!",
+    "🙂👍",
+    "Thanks so much 🙏 see you at 5",
+    "Can we move my appointment to 3pm tomorrow?",
+    "CAN WE MOVE MY APPOINTMENT TO 3PM TOMORROW?",
+    "Your code is 483920. Do not share it.",
+    "Ich komme zehn Minuten später, tut mir leid",
+    "¿Podemos cambiar la cita al jueves?",
+    "明日の予約を変更できますか",
+    "call me back at +1 (415) 555-0100 or https://example.com/r?id=42",
+    "  lots   of   spaces\nand\tnew lines  ",
+    "The delivery did not arrive and nobody answered when I called twice today.",
+    LONG[:600],
+    LONG,
+    "word " * 400,
+]
+
+
+@pytest.fixture(scope="module")
+def onnx(onnx_dir: Path) -> OnnxEmbedder:  # noqa: F811
+    return OnnxEmbedder(onnx_dir)
+
+
+@pytest.fixture(scope="module")
+def reference() -> SentenceTransformerEmbedder:
+    return SentenceTransformerEmbedder()
+
+
+@pytest.mark.slow
+def test_onnx_matches_sentence_transformers_on_every_text(
+    onnx: OnnxEmbedder, reference: SentenceTransformerEmbedder
+) -> None:
+    got, want = onnx.embed(TEXTS), reference.embed(TEXTS)
+    cosines = (got * want).sum(axis=1)
+    assert cosines.min() >= 0.9999, dict(zip(TEXTS, cosines.round(6), strict=True))
+
+
+def test_long_texts_are_truncated_at_max_seq_length(onnx: OnnxEmbedder) -> None:
+    assert onnx.max_seq_length == 256
+    assert len(onnx.tokenizer.encode(LONG).ids) == 256
+    np.testing.assert_allclose(onnx.embed_one(LONG), onnx.embed_one(LONG + " extra tail"), atol=1e-6)
+
+
+def test_padding_is_dynamic(onnx: OnnxEmbedder) -> None:
+    lengths = {len(e.ids) for e in onnx.tokenizer.encode_batch(["hi", "hello there friend"])}
+    assert lengths == {5}  # padded to the longest text, not to the shipped fixed 128
+
+
+def test_short_text_embeds_the_same_alone_and_beside_a_long_one(onnx: OnnxEmbedder) -> None:
+    alone = onnx.embed(["ok thanks"])[0]
+    beside = onnx.embed(["ok thanks", LONG])[0]
+    np.testing.assert_allclose(alone, beside, atol=1e-5)
+
+
+def test_mixed_lengths_run_in_groups_without_changing_vectors(onnx: OnnxEmbedder) -> None:
+    texts = ["ok", LONG, "see you at five then", "word " * 90, "?", TEXTS[16]]
+    lengths = np.array([sum(e.attention_mask) for e in onnx.tokenizer.encode_batch(texts)])
+    groups = length_groups(lengths)
+    assert len(groups) > 1 and sorted(np.concatenate(groups).tolist()) == list(range(len(texts)))
+    alone = np.stack([onnx.embed_one(text) for text in texts])
+    np.testing.assert_allclose(onnx.embed(texts), alone, atol=1e-5)
+
+
+def test_rows_are_unit_float32(onnx: OnnxEmbedder) -> None:
+    rows = onnx.embed(TEXTS)
+    assert rows.dtype == np.float32 and rows.shape == (len(TEXTS), 384)
+    np.testing.assert_allclose(np.linalg.norm(rows, axis=1), 1.0, atol=1e-5)
+    assert onnx.embed([]).shape == (0, 384)
+
+
+def test_ensure_onnx_model_reuses_a_finished_export(onnx_dir: Path) -> None:  # noqa: F811
+    stamp = (onnx_dir / "model.onnx").stat().st_mtime_ns
+    assert ensure_onnx_model(onnx_dir) == onnx_dir
+    assert (onnx_dir / "model.onnx").stat().st_mtime_ns == stamp
+
+
+def fake_writer(calls: list[Path], fail: bool = False) -> Callable[[Path, Path], None]:
+    """Stands in for the torch export: slow enough for a second exporter to collide."""
+
+    def write(model_path: Path, target: Path) -> None:
+        calls.append(target)
+        threading.Event().wait(0.2)
+        if fail:
+            raise RuntimeError("export failed")
+        target.write_bytes(b"not really onnx")
+
+    return write
+
+
+def test_concurrent_exports_run_once_and_publish_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[Path] = []
+    monkeypatch.setattr(onnx_module, "_write_onnx", fake_writer(calls))
+    out = tmp_path / "export"
+    threads = [threading.Thread(target=ensure_onnx_model, args=(out,)) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 1
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["model.onnx", *onnx_module.COPIED_FILES]
+    )
+    assert [p.name for p in tmp_path.iterdir() if "tmp" in p.name] == []
+
+
+def test_failed_export_leaves_nothing_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(onnx_module, "_write_onnx", fake_writer([], fail=True))
+    with pytest.raises(RuntimeError, match="export failed"):
+        ensure_onnx_model(tmp_path / "export")
+    assert [p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")] == []
+
+
+def test_reexport_replaces_previous_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[Path] = []
+    monkeypatch.setattr(onnx_module, "_write_onnx", fake_writer(calls))
+    out = tmp_path / "export"
+    onnx_module.export_onnx(out, model_dir())
+    (out / "stale").write_text("from the old export")
+    onnx_module.export_onnx(out)
+    assert len(calls) == 2 and not (out / "stale").exists()
+
+
+def test_factory_builds_micro_batched_cached_onnx(tmp_path: Path, onnx_dir: Path) -> None:  # noqa: F811
+    embedder = build_embedder("onnx", cache_path=tmp_path / "cache.sqlite", onnx_dir=onnx_dir)
+    try:
+        assert isinstance(embedder, MicroBatchingEmbedder)
+        assert (embedder.model_id, embedder.dim) == ("all-MiniLM-L6-v2", 384)
+        first = embedder.embed(["hello", "hello", "bye"])
+        np.testing.assert_allclose(first[0], first[1])
+        np.testing.assert_allclose(embedder.embed_one("bye"), first[2])
+    finally:
+        embedder.close()
+
+
+def test_factory_rejects_unknown_kind(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown embedder kind"):
+        build_embedder("word2vec", cache_path=None, onnx_dir=tmp_path)

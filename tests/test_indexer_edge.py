@@ -1,0 +1,185 @@
+"""Edge-engine behaviour beyond the contract: off-process optimize, generations on disk, crashes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from indexer import EdgeStore, EdgeTuning, IndexBusy, IndexPoint, SubprocessOptimizer
+from indexer.edge_optimize import OptimizeCancelled
+
+DIM = 32
+# Thresholds low enough that a few thousand 32-dim points get a real HNSW graph.
+SMALL = EdgeTuning(m=8, ef_construct=32, indexing_threshold_kb=10, full_scan_threshold_kb=10)
+
+
+def unit_vectors(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    vectors = rng.standard_normal((n, DIM)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def make_points(vectors: np.ndarray, first_id: int = 0, pattern_id: int = 1) -> list[IndexPoint]:
+    return [IndexPoint(first_id + i, pattern_id, "acme", "active", v) for i, v in enumerate(vectors)]
+
+
+def generation_dirs(root: Path) -> list[str]:
+    return sorted(p.name for p in root.iterdir() if p.name.startswith("gen-"))
+
+
+class GatedOptimizer:
+    """The real subprocess optimizer, started only once the test opens the gate."""
+
+    def __init__(self) -> None:
+        self.inner = SubprocessOptimizer()
+        self.started = threading.Event()
+        self.gate = threading.Event()
+
+    def __call__(self, shard_dir: Path) -> bool:
+        self.started.set()
+        assert self.gate.wait(60)
+        return self.inner(shard_dir)
+
+    def cancel(self) -> None:
+        self.inner.cancel()
+        self.gate.set()
+
+
+def test_searches_and_writes_go_on_while_optimize_runs(tmp_path: Path) -> None:
+    optimizer = GatedOptimizer()
+    store = EdgeStore(tmp_path / "idx", DIM, tuning=SMALL, optimizer=optimizer)
+    vectors, extra = unit_vectors(3000), unit_vectors(5, seed=1)
+    store.upsert(make_points(vectors))
+    future = store.optimize_in_background()
+    assert optimizer.started.wait(30)
+    # The copy is waiting to be optimized: the live shard answers and takes writes.
+    assert store.search(vectors[10], "acme", 1)[0].example_id == 10
+    store.upsert(make_points(extra, first_id=5000))
+    store.set_payload([10], pattern_id=9)
+    store.delete([11])
+    optimizer.gate.set()
+    searched = 0
+    while not future.done():
+        assert store.search(vectors[12], "acme", 1)[0].example_id == 12
+        searched += 1
+    assert future.result() is True
+    assert searched > 0  # the child process built the graph while this thread kept searching
+    stats = store.stats()
+    assert stats["indexed_vectors"] >= 3000 and stats["points"] == 3004
+    assert store.generation == 2 and generation_dirs(tmp_path / "idx") == ["gen-000002"]
+    # Writes made during the build were replayed onto the optimized copy.
+    assert store.retrieve([10])[0].pattern_id == 9 and store.retrieve([11]) == []
+    assert store.search(extra[2], "acme", 1)[0].example_id == 5002
+    store.close()
+
+
+def test_optimize_with_nothing_to_build_keeps_generation(tmp_path: Path) -> None:
+    store = EdgeStore(tmp_path / "idx", DIM)
+    store.upsert(make_points(unit_vectors(20)))
+    assert store.optimize() is False
+    assert store.generation == 1 and generation_dirs(tmp_path / "idx") == ["gen-000001"]
+    store.close()
+
+
+def test_rebuild_commit_goes_live_already_indexed(tmp_path: Path) -> None:
+    store = EdgeStore(tmp_path / "idx", DIM, tuning=SMALL)
+    store.upsert(make_points(unit_vectors(10)))
+    new = unit_vectors(2000, seed=4)
+    rebuild = store.begin_rebuild()
+    rebuild.upsert(make_points(new, first_id=100))
+    rebuild.commit()
+    assert store.stats()["indexed_vectors"] >= 2000
+    assert store.search(new[5], "acme", 1)[0].example_id == 105
+    assert generation_dirs(tmp_path / "idx") == ["gen-000002"]
+    store.close()
+
+
+def test_optimize_is_refused_while_a_rebuild_runs(tmp_path: Path) -> None:
+    store = EdgeStore(tmp_path / "idx", DIM, optimize_rebuilds=False)
+    rebuild = store.begin_rebuild()
+    with pytest.raises(IndexBusy):
+        store.optimize_in_background().result(timeout=30)
+    rebuild.abort()
+    store.close()
+
+
+def test_close_stops_a_running_optimize_and_leaves_old_generation(tmp_path: Path) -> None:
+    optimizer = GatedOptimizer()
+    store = EdgeStore(tmp_path / "idx", DIM, tuning=SMALL, optimizer=optimizer)
+    store.upsert(make_points(unit_vectors(500)))
+    future = store.optimize_in_background()
+    assert optimizer.started.wait(30)
+    store.close()
+    with pytest.raises(OptimizeCancelled):
+        future.result(timeout=30)
+    assert generation_dirs(tmp_path / "idx") == ["gen-000001"]
+    reopened = EdgeStore(tmp_path / "idx", DIM)
+    assert reopened.count() == 500
+    reopened.close()
+
+
+def test_half_built_generation_is_removed_on_reopen(tmp_path: Path) -> None:
+    root = tmp_path / "idx"
+    store = EdgeStore(root, DIM)
+    store.upsert(make_points(unit_vectors(30)))
+    store.close()
+    # A process that dies (no cleanup at all) in the middle of a rebuild.
+    crash = (
+        "import os, sys, numpy as np\n"
+        "from indexer import EdgeStore, IndexPoint\n"
+        f"store = EdgeStore(sys.argv[1], {DIM}, optimize_rebuilds=False)\n"
+        "rebuild = store.begin_rebuild()\n"
+        f"rebuild.upsert([IndexPoint(900, 1, 'acme', 'active', np.ones({DIM}, np.float32))])\n"
+        "os._exit(3)\n"
+    )
+    assert subprocess.run([sys.executable, "-c", crash, str(root)], timeout=60).returncode == 3
+    assert generation_dirs(root) == ["gen-000001", "gen-000002"]
+    reopened = EdgeStore(root, DIM)
+    assert generation_dirs(root) == ["gen-000001"]
+    assert reopened.example_ids() == set(range(30))
+    reopened.close()
+
+
+def test_second_store_on_the_same_directory_is_refused(tmp_path: Path) -> None:
+    store = EdgeStore(tmp_path / "idx", DIM)
+    with pytest.raises(RuntimeError, match="already open"):
+        EdgeStore(tmp_path / "idx", DIM)
+    store.close()
+
+
+def test_searches_from_other_threads_survive_generation_switches(tmp_path: Path) -> None:
+    store = EdgeStore(tmp_path / "idx", DIM, optimize_rebuilds=False)
+    vectors = unit_vectors(200)
+    store.upsert(make_points(vectors))
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def search_forever() -> None:
+        try:
+            while not stop.is_set():
+                assert len(store.search(vectors[0], "acme", 5)) == 5
+                # Searches hold the GIL; without a pause three of them starve the committing thread.
+                time.sleep(0.001)
+        except BaseException as exc:  # reported to the main thread below
+            errors.append(exc)
+
+    searchers = [threading.Thread(target=search_forever) for _ in range(3)]
+    for thread in searchers:
+        thread.start()
+    for round_ in range(5):
+        rebuild = store.begin_rebuild()
+        rebuild.upsert(make_points(vectors, pattern_id=round_))
+        rebuild.commit()
+        time.sleep(0.02)
+    stop.set()
+    for thread in searchers:
+        thread.join()
+    assert errors == []
+    assert store.generation == 6 and store.search(vectors[0], "acme", 1)[0].pattern_id == 4
+    store.close()
