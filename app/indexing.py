@@ -62,7 +62,7 @@ class IndexWriter:
             log.warning("index write of %d examples deferred: %s", len(ids), error)
             self._record_failure(ids, error)
             return False
-        self._clear(ids)
+        self.clear(ids)
         return True
 
     def flush_outbox(self, batch_size: int = 500) -> int:
@@ -101,7 +101,8 @@ class IndexWriter:
         with Session(self.engine) as session:
             return int(session.exec(select(func.count()).select_from(IndexOutbox)).one())
 
-    def _clear(self, example_ids: Sequence[int]) -> None:
+    def clear(self, example_ids: Sequence[int]) -> None:
+        """Drop pending upserts of examples whose index write has been confirmed."""
         if not example_ids:
             return
         with session_scope(self.engine) as session:

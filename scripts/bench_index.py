@@ -88,6 +88,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         full_scan_threshold_kb=args.full_scan_kb,
         payload_m=args.payload_m,
         quantize=args.quantize,
+        acorn=args.acorn,
         oversampling=args.oversampling,
         search_threads=args.search_threads,
         segments=args.segments,
@@ -197,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full-scan-kb", type=int, default=defaults.full_scan_threshold_kb)
     parser.add_argument("--payload-m", type=int, default=defaults.payload_m)
     parser.add_argument("--quantize", action="store_true", default=defaults.quantize)
+    parser.add_argument("--acorn", action="store_true", default=defaults.acorn)
     parser.add_argument("--oversampling", type=float, default=defaults.oversampling)
     parser.add_argument("--search-threads", type=int, default=defaults.search_threads)
     parser.add_argument("--segments", type=int, default=defaults.segments)

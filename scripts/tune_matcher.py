@@ -140,23 +140,38 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     t0 = time.perf_counter()
     confidence = np.zeros(len(test))
     chosen = np.full(len(test), -1, dtype=np.int64)
+    test_features = np.zeros((len(test), cal.features.shape[1]))
     for i in range(len(test)):
         top = None
         if head is not None:
             top = top_probabilities(head.predict_proba(test_vecs[i])[0], head.pattern_ids, 10)
         decision = decide(score_candidates(hits[i], test_vecs[i], stats, top), calibrator, thresholds)
         confidence[i] = decision.confidence
+        if decision.candidates:
+            test_features[i] = decision.candidates[0].features
         chosen[i] = -1 if decision.pattern_id is None else decision.pattern_id
     t_match = (time.perf_counter() - t0) / max(len(test), 1)
 
     truth = Truth(train, pattern_ids)
     correct = np.array([truth.correct(int(p), row) for p, row in zip(chosen, test, strict=True)])
+    oos = np.array([row.get("reply") is None for row in test])
+    if args.dump:
+        np.savez(
+            args.dump,
+            cal_features=cal.features,
+            cal_correct=cal.correct,
+            cal_weights=cal.weights,
+            cal_kinds=cal.kinds.astype(str),
+            test_features=test_features,
+            test_correct=correct,
+            test_oos=oos,
+        )
     report = eval_report(
         n_train=len(train),
         patterns=int(uniq.shape[0]),
         confidence=confidence,
         correct=correct,
-        out_of_scope=np.array([row.get("reply") is None for row in test]),
+        out_of_scope=oos,
         auto_threshold=thresholds.auto,
         suggest_threshold=thresholds.suggest,
     )
@@ -200,6 +215,7 @@ def main() -> None:
     parser.add_argument("--max-calibration", type=int, default=5000)
     parser.add_argument("--unseen-share", type=float, default=0.2)
     parser.add_argument("--no-head", action="store_true")
+    parser.add_argument("--dump", help="save calibration and test feature rows to this .npz")
     args = parser.parse_args()
     report = run(args)
     timings = report.pop("timings")

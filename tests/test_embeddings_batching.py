@@ -124,26 +124,27 @@ def test_close_stops_worker_closes_inner_and_rejects_new_calls() -> None:
 
 def test_close_while_busy_leaves_no_caller_hanging() -> None:
     batcher = MicroBatchingEmbedder(FakeEmbedder(delay=0.01))
-    outcomes: list[str] = []
+    served = threading.Event()
+    refused = threading.Event()
 
     def work(n: int) -> None:
-        for i in range(20):
+        for i in range(1000):
             try:
                 batcher.embed_one(f"busy {n} {i}")
-                outcomes.append("row")
+                served.set()
             except RuntimeError:
-                outcomes.append("closed")
+                refused.set()
                 return
 
     threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
     for thread in threads:
         thread.start()
-    batcher.embed_one("let the workers start")
+    assert served.wait(timeout=20)
     batcher.close()
     for thread in threads:
         thread.join(timeout=20)
         assert not thread.is_alive()
-    assert "row" in outcomes
+    assert refused.is_set()
 
 
 def test_empty_input_skips_the_worker() -> None:

@@ -235,11 +235,16 @@ class _Overlay(Mapping[int, PatternStats]):
 def _loo_stats(
     stats: Mapping[int, PatternStats], pattern: int, support: int, centroid_sum: np.ndarray
 ) -> PatternStats | None:
-    """A pattern's stats with one example left out (None when it was the only one)."""
+    """A pattern's stats as a query sees them when it is one of the pattern's own examples.
+
+    The centroid leaves the example out (a new message is never part of it), but the support
+    does not: at match time the right pattern is as large as its peers, and a support one
+    short would tell the calibrator which candidate is right.
+    """
     if support <= 1 or pattern not in stats:
         return None
     st = stats[pattern]
-    return PatternStats(support - 1, st.mean_quality, st.alpha, st.beta, centroid_sum)
+    return PatternStats(support, st.mean_quality, st.alpha, st.beta, centroid_sum)
 
 
 def build_calibration_set(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -14,9 +15,11 @@ from app.errors import InvalidInput, TenantNotFound
 from app.indexing import IndexWriter, enqueue
 from app.learning.facts import key_facts, normalise_reply
 from app.learning.memory import MemoryRegistry, PatternState, TenantMemory
-from app.models import Example, ExampleStatus, Pattern, Tenant, utcnow
+from app.models import Decision, Example, ExampleStatus, Pattern, PatternStatus, Tenant, utcnow
 from app.text import clean_text, fingerprint
 from embeddings.base import Embedder
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -226,3 +229,65 @@ class Learner:
         for pattern in patterns:
             pattern.example_count += added[pattern.id]  # type: ignore[index]
             pattern.updated_at = now
+
+    def consolidate(self, tenant: str) -> dict[int, int]:
+        """Merge patterns that turned out to say the same thing (after a bulk import).
+
+        Returns {merged pattern id: surviving pattern id}. Examples move to the survivor in
+        SQL and in the index; merged patterns are deleted when nothing refers to them.
+        """
+        memory = self.memories.get(tenant)
+        with memory.lock:
+            mapping = memory.grouper.consolidate()
+            if not mapping:
+                return {}
+            try:
+                moved = self._apply_merges(tenant, mapping)
+            except BaseException:
+                self.memories.forget(tenant)
+                raise
+            for drop, keep in mapping.items():
+                dropped = memory.patterns.pop(drop, None)
+                if dropped is not None:
+                    memory.patterns[keep].absorb(dropped)
+        try:
+            for keep, example_ids in moved.items():
+                self.index_writer.store.set_payload(example_ids, pattern_id=keep)
+            self.index_writer.clear(sum(moved.values(), []))
+        except Exception as error:  # the outbox rows written with the move will retry it
+            log.warning("index payload update after merge deferred: %s", error)
+        return mapping
+
+    def _apply_merges(self, tenant: str, mapping: dict[int, int]) -> dict[int, list[int]]:
+        moved: dict[int, list[int]] = {}
+        with session_scope(self.engine) as session:
+            examples = session.exec(
+                select(Example).where(Example.tenant == tenant, col(Example.pattern_id).in_(list(mapping)))
+            ).all()
+            for example in examples:
+                example.pattern_id = mapping[example.pattern_id]
+                moved.setdefault(example.pattern_id, []).append(example.id)  # type: ignore[arg-type]
+            enqueue(session, [example.id for example in examples])  # type: ignore[misc]
+            patterns = {
+                p.id: p
+                for p in session.exec(
+                    select(Pattern).where(col(Pattern.id).in_(list(mapping) + list(mapping.values())))
+                ).all()
+            }
+            session.flush()
+            referenced = set(
+                session.exec(
+                    select(Decision.pattern_id).where(col(Decision.pattern_id).in_(list(mapping)))
+                ).all()
+            )
+            for drop, keep in mapping.items():
+                survivor, merged = patterns[keep], patterns[drop]
+                survivor.example_count += merged.example_count
+                survivor.match_count += merged.match_count
+                survivor.updated_at = utcnow()
+                if drop in referenced:
+                    merged.status = PatternStatus.disabled
+                    merged.example_count = 0
+                else:
+                    session.delete(merged)
+        return moved

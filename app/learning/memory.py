@@ -41,6 +41,18 @@ class PatternState:
         self.centroid_sum = vector.copy() if self.centroid_sum is None else self.centroid_sum + vector
         self._stats = None
 
+    def absorb(self, other: PatternState) -> None:
+        """Take over the examples of a pattern merged into this one."""
+        self.support += other.support
+        self.quality_sum += other.quality_sum
+        if other.centroid_sum is not None:
+            self.centroid_sum = (
+                other.centroid_sum.copy()
+                if self.centroid_sum is None
+                else self.centroid_sum + other.centroid_sum
+            )
+        self._stats = None
+
     def stats(self) -> PatternStats:
         """The view the scorer needs (cached until the pattern changes)."""
         if self._stats is None:

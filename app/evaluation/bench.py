@@ -1,0 +1,193 @@
+"""`pls bench`: match latency and throughput at a realistic index size, measured side by side.
+
+N examples are derived from a few thousand really embedded customer texts (each copy is the
+real vector plus a little noise, so neighbourhoods look like real traffic); the queries are
+other real texts, embedded for real during the measurement.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import insert
+
+from app.config import Settings
+from app.db import session_scope
+from app.evaluation.corpus import labelled_texts
+from app.evaluation.runner import embed_latency, innermost, percentile_ms
+from app.indexing import to_points
+from app.models import Example, Pattern
+from app.services import Services, build_services
+from app.text import fingerprint
+from embeddings.base import normalise
+from embeddings.cache import CachedEmbedder
+from embeddings.factory import build_embedder
+
+BASE_TEXTS = 3000
+NOISE = 0.025  # per dimension: a copy keeps cosine ~0.9 with the text it was derived from
+CHUNK = 5000
+CONCURRENCY = 16
+
+Log = Callable[[str], None] | None
+
+
+def _say(log: Log, message: str) -> None:
+    if log:
+        log(message)
+
+
+def run_bench(n: int, settings: Settings, queries: int = 400, log: Log = None) -> dict[str, Any]:
+    """Build an index of `n` examples on temporary stores and time matching against it."""
+    corpus = labelled_texts()
+    base = corpus[: min(BASE_TEXTS, len(corpus) // 2)]
+    query_texts = [text for text, _ in corpus[len(base) :]][: 3 * queries]
+    with tempfile.TemporaryDirectory(prefix="pls-bench-") as tmp:
+        bench_settings = settings.model_copy(
+            update={"var_dir": Path(tmp), "database_url": None, "qdrant_url": None, "qdrant_path": None}
+        )
+        # A private embedding cache: it will hold the derived vectors of synthetic texts.
+        embedder = build_embedder(
+            settings.embedder, cache_path=Path(tmp) / "embeddings.sqlite", onnx_dir=settings.onnx_dir
+        )
+        services = build_services(bench_settings, embedder=embedder)
+        try:
+            return _bench(services, settings, base, query_texts, n, queries, log)
+        finally:
+            services.close()
+
+
+def _bench(
+    services: Services,
+    settings: Settings,
+    base: Sequence[tuple[str, str]],
+    query_texts: Sequence[str],
+    n: int,
+    queries: int,
+    log: Log,
+) -> dict[str, Any]:
+    tenant = services.settings.default_tenant
+    started = time.perf_counter()
+    _say(log, f"embedding {len(base)} real texts (cached across runs)")
+    shared = build_embedder(
+        settings.embedder,
+        cache_path=settings.embedding_cache_path,
+        onnx_dir=settings.onnx_dir,
+        micro_batch=False,
+    )
+    try:
+        base_vectors = shared.embed([text for text, _ in base])
+    finally:
+        shared.close()
+    _say(log, f"indexing {n} derived examples")
+    _populate(services, tenant, base, base_vectors, n)
+    indexed_s = time.perf_counter() - started
+    optimize_s = _optimize(services, log)
+    _say(log, "calibrating")
+    services.calibration.fit(tenant)
+    services.memories.get(tenant)
+
+    _say(log, "timing the embedder alone")
+    embed_s = embed_latency(services.embedder, query_texts[:queries], n=queries)
+    _say(log, "timing full matches, one caller")
+    single = query_texts[queries : 2 * queries]
+    match_s = []
+    began = time.perf_counter()
+    for text in single:
+        t0 = time.perf_counter()
+        services.matcher.match(tenant, text)
+        match_s.append(time.perf_counter() - t0)
+    rate_1 = len(single) / (time.perf_counter() - began)
+    _say(log, f"timing full matches, {CONCURRENCY} concurrent callers")
+    concurrent = query_texts[2 * queries : 3 * queries]
+    began = time.perf_counter()
+    with ThreadPoolExecutor(CONCURRENCY) as pool:
+        list(pool.map(lambda text: services.matcher.match(tenant, text), concurrent))
+    rate_16 = len(concurrent) / (time.perf_counter() - began)
+    embed_p50, match_p50 = percentile_ms(embed_s, 50), percentile_ms(match_s, 50)
+    return {
+        "n_examples": services.store.count(tenant),
+        "embed_p50_ms": embed_p50,
+        "match_p50_ms": match_p50,
+        "match_p99_ms": percentile_ms(match_s, 99),
+        "match_to_embed_p50": round(match_p50 / embed_p50, 3) if embed_p50 else None,
+        "matches_per_s_1": round(rate_1, 1),
+        "matches_per_s_16": round(rate_16, 1),
+        "concurrency_gain": round(rate_16 / rate_1, 2),
+        "index_build_s": round(indexed_s, 1),
+        "optimize_s": round(optimize_s, 1),
+    }
+
+
+def _optimize(services: Services, log: Log) -> float:
+    optimize = getattr(services.store, "optimize", None)
+    if optimize is None:
+        return 0.0
+    _say(log, "building HNSW (optimize)")
+    began = time.perf_counter()
+    optimize()
+    return time.perf_counter() - began
+
+
+def _populate(
+    services: Services, tenant: str, base: Sequence[tuple[str, str]], base_vectors: np.ndarray, n: int
+) -> None:
+    """SQL rows, index points and cache entries for `n` examples derived from `base`."""
+    labels = sorted({label for _, label in base})
+    replies = {
+        label: f"Here is what to do about {label.split(':', 1)[-1].replace('_', ' ')}." for label in labels
+    }
+    cached = innermost_cache(services)
+    reply_texts = list(replies.values())
+    cached.cache.put_many(cached.model_id, reply_texts, innermost(services.embedder).embed(reply_texts))
+    with session_scope(services.engine) as session:
+        patterns = {
+            label: Pattern(tenant=tenant, response_text=replies[label], reply_key=fingerprint(replies[label]))
+            for label in labels
+        }
+        session.add_all(patterns.values())
+        session.flush()
+        pattern_ids = {label: p.id for label, p in patterns.items()}
+    rng = np.random.default_rng(0)
+    next_id = 1
+    for start in range(0, n, CHUNK):
+        size = min(CHUNK, n - start)
+        source = np.arange(start, start + size) % len(base)
+        vectors = normalise(base_vectors[source] + rng.normal(0, NOISE, (size, base_vectors.shape[1])))
+        rows = []
+        for offset, b in enumerate(source):
+            text, label = base[b]
+            text = f"{text} #{start + offset}"
+            rows.append(
+                {
+                    "id": next_id + offset,
+                    "tenant": tenant,
+                    "pattern_id": pattern_ids[label],
+                    "text": text,
+                    "reply": replies[label],
+                    "context": [],
+                    "quality": 1.0,
+                    "status": "active",
+                    "text_hash": fingerprint(text, replies[label]),
+                    "source": "bench",
+                }
+            )
+        with session_scope(services.engine) as session:
+            session.execute(insert(Example), rows)
+        cached.cache.put_many(cached.model_id, [r["text"] for r in rows], vectors)
+        examples = [Example(**row) for row in rows]
+        services.store.upsert(to_points(examples, list(vectors)))
+        next_id += size
+
+
+def innermost_cache(services: Services) -> CachedEmbedder:
+    """The content cache inside the service's embedder stack."""
+    embedder = services.embedder
+    while not isinstance(embedder, CachedEmbedder):
+        embedder = embedder.inner  # type: ignore[attr-defined]
+    return embedder
