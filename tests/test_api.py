@@ -114,7 +114,9 @@ def test_learn_rejects_bad_text_and_stores_nothing(client: TestClient, payload: 
 
 def test_invalid_utf8_body_is_a_4xx(client: TestClient) -> None:
     response = client.post(
-        "/api/learn", content=b'{"text": "\xff\xfe", "reply": "x"}', headers={"content-type": "application/json"}
+        "/api/learn",
+        content=b'{"text": "\xff\xfe", "reply": "x"}',
+        headers={"content-type": "application/json"},
     )
     assert 400 <= response.status_code < 500
     assert client.get("/api/patterns").json() == []
@@ -164,4 +166,6 @@ def test_health_and_readiness(client: TestClient) -> None:
 def test_openapi_docs_are_served(client: TestClient) -> None:
     assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
-    assert {"/api/learn", "/api/match", "/api/search", "/api/patterns", "/api/patterns/{pattern_id}"} <= set(paths)
+    assert {"/api/learn", "/api/match", "/api/search", "/api/patterns", "/api/patterns/{pattern_id}"} <= set(
+        paths
+    )

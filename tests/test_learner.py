@@ -1,0 +1,171 @@
+"""The learner: SQL first, then the index; patterns by reply; key facts never merge; nothing lost."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from app.config import Settings
+from app.errors import InvalidInput, TenantNotFound
+from app.learning.learner import Interaction
+from app.models import Example, IndexOutbox, Pattern
+from app.services import Services, build_services
+from indexer.edge import EdgeStore
+from indexer.store import VectorStore
+from tests.conftest import FakeEmbedder
+
+
+class FlakyStore(VectorStore):
+    """Delegates to a real store but can be switched off, like a Qdrant outage."""
+
+    def __init__(self, inner: VectorStore) -> None:
+        self.inner = inner
+        self.down = False
+
+    def _check(self) -> None:
+        if self.down:
+            raise ConnectionError("index is down")
+
+    def upsert(self, points):  # type: ignore[no-untyped-def]
+        self._check()
+        self.inner.upsert(points)
+
+    def set_payload(self, example_ids, **kwargs):  # type: ignore[no-untyped-def]
+        self._check()
+        self.inner.set_payload(example_ids, **kwargs)
+
+    def delete(self, example_ids):  # type: ignore[no-untyped-def]
+        self._check()
+        self.inner.delete(example_ids)
+
+    def search_batch(self, vectors, tenant, k, statuses=("active", "gold")):  # type: ignore[no-untyped-def]
+        self._check()
+        return self.inner.search_batch(vectors, tenant, k, statuses)
+
+    def retrieve(self, example_ids, with_vectors=False):  # type: ignore[no-untyped-def]
+        return self.inner.retrieve(example_ids, with_vectors)
+
+    def count(self, tenant=None):  # type: ignore[no-untyped-def]
+        self._check()
+        return self.inner.count(tenant)
+
+    def example_ids(self, tenant=None):  # type: ignore[no-untyped-def]
+        return self.inner.example_ids(tenant)
+
+    def begin_rebuild(self):  # type: ignore[no-untyped-def]
+        return self.inner.begin_rebuild()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@pytest.fixture
+def store(tmp_path: Path, fake_embedder: FakeEmbedder) -> FlakyStore:
+    return FlakyStore(EdgeStore(tmp_path / "qdrant", dim=fake_embedder.dim))
+
+
+@pytest.fixture
+def services(
+    settings: Settings, engine: Engine, store: FlakyStore, fake_embedder: FakeEmbedder
+) -> Iterator[Services]:
+    built = build_services(settings, embedder=fake_embedder, store=store, engine=engine)
+    yield built
+    built.close()
+
+
+def learn(services: Services, text: str, reply: str, tenant: str = "default"):  # type: ignore[no-untyped-def]
+    return services.learner.learn(tenant, Interaction(text=text, reply=reply))
+
+
+def test_identical_replies_share_a_pattern_after_normalising(services: Services) -> None:
+    a = learn(services, "door code bedford", "The door code for Bedford is 4512.")
+    b = learn(services, "bedford code?", "  the door code for BEDFORD is 4512. ")
+    assert a.new_pattern and not b.new_pattern and a.pattern_id == b.pattern_id
+
+
+def test_replies_differing_in_a_key_fact_never_merge(services: Services) -> None:
+    a = learn(services, "what's the door code for bedford", "The door code for Bedford is 4512")
+    b = learn(services, "what's the door code for dartmouth", "The door code for Dartmouth is 7788")
+    c = learn(services, "what's the door code", "The door code is 7788")
+    d = learn(services, "what's the door code", "The door code is 4512")
+    assert len({a.pattern_id, b.pattern_id}) == 2
+    assert c.pattern_id != d.pattern_id
+
+
+def test_every_example_is_stored_and_indexed(services: Services, engine: Engine) -> None:
+    result = learn(services, "are you open sunday", "Yes, 7am to 11pm.")
+    with Session(engine) as session:
+        example = session.get(Example, result.example_id)
+        assert example is not None and example.text_hash
+        assert session.exec(select(IndexOutbox)).all() == []
+    assert services.store.count("default") == 1
+
+
+def test_index_outage_loses_nothing_and_the_outbox_catches_up(
+    services: Services, store: FlakyStore, engine: Engine
+) -> None:
+    store.down = True
+    result = learn(services, "are you open sunday", "Yes, 7am to 11pm.")
+    with Session(engine) as session:
+        assert session.get(Example, result.example_id) is not None
+        pending = session.exec(select(IndexOutbox)).all()
+        assert [row.example_id for row in pending] == [result.example_id]
+        assert pending[0].attempts == 1 and "down" in (pending[0].last_error or "")
+    assert services.index_writer.flush_outbox() == 0  # still down: kept for later
+    store.down = False
+    assert services.index_writer.flush_outbox() == 1
+    assert services.index_writer.pending() == 0
+    assert store.inner.example_ids("default") == {result.example_id}
+
+
+def test_learning_is_idempotent(services: Services, engine: Engine) -> None:
+    first = learn(services, "hi there", "Hello!")
+    again = learn(services, "Hi   there", "hello!")
+    assert again.duplicate and again.example_id == first.example_id
+    with Session(engine) as session:
+        assert len(session.exec(select(Example)).all()) == 1
+        assert session.get(Pattern, first.pattern_id).example_count == 1  # type: ignore[union-attr]
+
+
+def test_bulk_learning_matches_one_by_one(services: Services) -> None:
+    pairs = [("code bedford", "Code is 4512"), ("code bedford?", "Code is 4512"), ("hours", "7am-11pm")] * 2
+    summary = services.learner.learn_many("default", [Interaction(t, r) for t, r in pairs], chunk_size=2)
+    assert summary.read == 6 and summary.learned == 3 and summary.duplicates == 3
+    assert summary.new_patterns == 2
+    assert [r.pattern_id for r in summary.results[:3]] == [r.pattern_id for r in summary.results[3:]]
+
+
+def test_bad_input_stores_nothing(services: Services, engine: Engine) -> None:
+    with pytest.raises(InvalidInput, match="text"):
+        learn(services, "   ", "reply")
+    with pytest.raises(InvalidInput, match="reply"):
+        learn(services, "text", "x" * 5000)
+    with pytest.raises(InvalidInput, match="quality"):
+        services.learner.learn("default", Interaction("a", "b", quality=2.0))
+    with pytest.raises(TenantNotFound):
+        learn(services, "text", "reply", tenant="ghost")
+    bulk = [Interaction("fine", "ok"), Interaction("", "empty text")]
+    with pytest.raises(InvalidInput):
+        services.learner.learn_many("default", bulk)
+    with Session(engine) as session:
+        assert session.exec(select(Example)).all() == []
+        assert session.exec(select(Pattern)).all() == []
+
+
+def test_memory_rebuilt_from_sql_keeps_patterns(
+    services: Services, settings: Settings, engine: Engine, store: FlakyStore, fake_embedder: FakeEmbedder
+) -> None:
+    first = learn(services, "door code bedford", "The door code for Bedford is 4512.")
+    restarted = build_services(settings, embedder=fake_embedder, store=store.inner, engine=engine)
+    again = restarted.learner.learn(
+        "default", Interaction("bedford door?", "The door code for Bedford is 4512.")
+    )
+    assert again.pattern_id == first.pattern_id and not again.new_pattern
+    state = restarted.memories.get("default").patterns[first.pattern_id]
+    assert state.support == 2
+    assert np.isclose(np.linalg.norm(state.stats().centroid), np.linalg.norm(state.centroid_sum))

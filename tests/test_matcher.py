@@ -1,0 +1,108 @@
+"""The matcher: calibrated decisions, explanations, modes, and failing safe."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session, select
+
+from app.config import Settings
+from app.db import session_scope
+from app.learning.learner import Interaction
+from app.learning.matcher import action_for, decision_for
+from app.models import Action, Decision, DecisionKind, Pattern
+from app.services import Services, build_services
+from indexer.edge import EdgeStore
+from tests.conftest import FakeEmbedder
+from tests.test_learner import FlakyStore
+
+TOPICS = {
+    "The door code for Bedford is 4512.": [
+        "door code bedford",
+        "bedford door locked code",
+        "code to get in bedford",
+    ],
+    "We're open 7am to 11pm.": ["opening hours", "when are you open", "what hours are you open today"],
+    "Bays are $45 per hour.": ["how much per hour", "price of a bay per hour", "hourly price bay"],
+    "Refunds take 5 business days.": ["refund please", "i want a refund", "refund for my booking"],
+    "Gift cards are sold online.": ["gift card", "buy a gift card", "gift card for dad"],
+}
+
+
+@pytest.fixture
+def store(tmp_path: Path, fake_embedder: FakeEmbedder) -> FlakyStore:
+    return FlakyStore(EdgeStore(tmp_path / "qdrant", dim=fake_embedder.dim))
+
+
+@pytest.fixture
+def services(settings: Settings, store: FlakyStore, fake_embedder: FakeEmbedder) -> Iterator[Services]:
+    built = build_services(settings, embedder=fake_embedder, store=store)
+    pairs = [Interaction(text, reply) for reply, texts in TOPICS.items() for text in texts]
+    built.learner.learn_many("default", pairs * 1)
+    built.calibration.fit("default")
+    yield built
+    built.close()
+
+
+def test_thresholds_map_confidence_to_action() -> None:
+    assert action_for(0.99, 0.9, 0.98) is Action.auto
+    assert action_for(0.95, 0.9, 0.98) is Action.suggest
+    assert action_for(0.5, 0.9, 0.98) is Action.abstain
+
+
+def test_pattern_mode_caps_the_decision() -> None:
+    assert decision_for(Action.auto, "candidate", "auto")[0] is DecisionKind.shadow
+    assert decision_for(Action.auto, "approved", "shadow")[0] is DecisionKind.shadow
+    assert decision_for(Action.auto, "approved", "suggest")[0] is DecisionKind.suggest
+    assert decision_for(Action.suggest, "approved", "auto")[0] is DecisionKind.suggest
+    assert decision_for(Action.auto, "approved", "auto")[0] is DecisionKind.auto
+    assert decision_for(Action.abstain, "approved", "auto")[0] is DecisionKind.abstain
+
+
+def test_calibration_is_stored_and_used(services: Services) -> None:
+    model = services.memories.get("default").model
+    assert model is not None and model.calibration_id is not None
+    assert 0.0 < model.suggest_threshold <= model.auto_threshold
+
+
+def test_match_records_an_explained_decision(services: Services, engine_of=None) -> None:
+    result = services.matcher.match("default", "bedford door code")
+    assert result.reply == "The door code for Bedford is 4512."
+    assert (
+        result.explanation["neighbours"][0]["similarity"]
+        >= result.explanation["neighbours"][-1]["similarity"]
+    )
+    assert "features" in result.explanation and result.explanation["calibration_id"]
+    with Session(services.engine) as session:
+        stored = session.get(Decision, result.decision_id)
+        assert stored is not None and stored.pattern_id == result.pattern_id
+        assert stored.explanation["neighbours"]
+
+
+def test_dry_run_records_nothing(services: Services) -> None:
+    result = services.matcher.match("default", "opening hours", record=False)
+    assert result.decision_id is None
+    with Session(services.engine) as session:
+        assert session.exec(select(Decision)).all() == []
+
+
+def test_unlike_anything_learned_gets_no_answer(services: Services) -> None:
+    result = services.matcher.match("default", "zebra quantum saxophone")
+    assert result.action == "abstain" and result.decision == "abstain"
+
+
+def test_index_outage_degrades_to_a_human(services: Services, store: FlakyStore) -> None:
+    store.down = True
+    result = services.matcher.match("default", "bedford door code")
+    assert result.decision == "abstain" and "unavailable" in result.reason
+    assert result.decision_id is not None  # the message is still on record
+
+
+def test_disabled_pattern_never_answers(services: Services) -> None:
+    target = services.matcher.match("default", "bedford door code", record=False).pattern_id
+    with session_scope(services.engine) as session:
+        session.get(Pattern, target).status = "disabled"  # type: ignore[union-attr]
+    services.memories.forget("default")
+    assert services.matcher.match("default", "bedford door code", record=False).pattern_id != target
