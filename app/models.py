@@ -128,7 +128,8 @@ class Example(SQLModel, table=True):
 class Decision(SQLModel, table=True):
     """What PLS decided for one message, with everything needed to explain it."""
 
-    id: int | None = Field(default=None, primary_key=True)
+    # Issued by the matcher before the row is written, so a decision is referable at once.
+    id: str = Field(primary_key=True, max_length=32)
     tenant: str = Field(foreign_key="tenant.id", index=True, max_length=64)
     message_id: int | None = Field(default=None, foreign_key="message.id", index=True)
     text: str

@@ -12,6 +12,7 @@ from app.config import Settings
 from app.db import make_engine, migrate
 from app.indexing import IndexWriter
 from app.learning.calibrate import CalibrationService
+from app.learning.decision_log import DecisionLog
 from app.learning.learner import Learner
 from app.learning.loader import MemoryLoader
 from app.learning.matcher import Matcher
@@ -37,11 +38,13 @@ class Services:
     index_writer: IndexWriter
     learner: Learner
     matcher: Matcher
+    decisions: DecisionLog
     calibration: CalibrationService
     search: SearchService
 
     def close(self) -> None:
-        """Release the index, the embedder's workers and the database pool."""
+        """Write queued decisions, then release the index, the embedder and the database pool."""
+        self.decisions.close()
         self.store.close()
         self.embedder.close()
         self.engine.dispose()
@@ -75,7 +78,8 @@ def build_services(
     index_writer = IndexWriter(engine, store, embedder)
     learner = Learner(engine, embedder, memories, index_writer, max_chars=settings.max_text_chars)
     calibration = CalibrationService(engine, embedder, store, memories, settings)
-    matcher = Matcher(engine, embedder, store, memories, settings)
+    decisions = DecisionLog(engine)
+    matcher = Matcher(engine, embedder, store, memories, settings, decisions)
     search = SearchService(engine, embedder, store, max_chars=settings.max_text_chars)
     return Services(
         settings=settings,
@@ -86,6 +90,7 @@ def build_services(
         index_writer=index_writer,
         learner=learner,
         matcher=matcher,
+        decisions=decisions,
         calibration=calibration,
         search=search,
     )

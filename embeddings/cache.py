@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,10 +32,20 @@ def text_key(text: str) -> bytes:
 
 
 class EmbeddingCache:
-    """Float32 vectors in a SQLite file, keyed by (model_id, sha256(text)); thread-safe."""
+    """Float32 vectors in a SQLite file, keyed by (model_id, sha256(text)); thread-safe.
 
-    def __init__(self, path: Path) -> None:
+    Writes are buffered and committed together (`flush_size` rows or `flush_after_s` seconds,
+    and on `flush`/`close`): one commit per single-text write would cost more than the
+    lookup saves on the live matching path. Buffered rows are served by reads at once; a
+    crash can lose only the unflushed rows, which are merely re-embedded later.
+    """
+
+    def __init__(self, path: Path, flush_size: int = 256, flush_after_s: float = 2.0) -> None:
         self.path = Path(path)
+        self.flush_size = flush_size
+        self.flush_after_s = flush_after_s
+        self._pending: dict[tuple[str, bytes], bytes] = {}
+        self._pending_since = 0.0
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # One connection shared by all threads behind a lock: statements here take
         # microseconds, and WAL keeps other processes' readers and writers unblocked.
@@ -52,8 +63,12 @@ class EmbeddingCache:
         """The cached vector of each text, or None where it is not cached."""
         keys = [text_key(text) for text in texts]
         found: dict[bytes, np.ndarray] = {}
-        unique = list(dict.fromkeys(keys))
         with self._lock:
+            for key in keys:
+                blob = self._pending.get((model_id, key))
+                if blob is not None:
+                    found[key] = np.frombuffer(blob, dtype=np.float32)
+            unique = [key for key in dict.fromkeys(keys) if key not in found]
             for start in range(0, len(unique), _CHUNK):
                 chunk = unique[start : start + _CHUNK]
                 marks = ",".join("?" * len(chunk))
@@ -67,29 +82,43 @@ class EmbeddingCache:
         return [found.get(key) for key in keys]
 
     def put_many(self, model_id: str, texts: Sequence[str], vectors: np.ndarray) -> None:
-        """Store one vector per text (replacing what was there) in a single transaction."""
+        """Store one vector per text (replacing what was there); committed in batches."""
         vectors = np.asarray(vectors, dtype=np.float32)
         if len(vectors) != len(texts):
             raise ValueError(f"{len(texts)} texts but {len(vectors)} vectors")
-        rows = [
-            (model_id, text_key(text), vector.tobytes())
-            for text, vector in zip(texts, vectors, strict=True)
-        ]
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                self._conn.executemany(
-                    "INSERT OR REPLACE INTO embeddings (model_id, text_hash, vector) "
-                    "VALUES (?, ?, ?)",
-                    rows,
-                )
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+            if not self._pending:
+                self._pending_since = time.monotonic()
+            for text, vector in zip(texts, vectors, strict=True):
+                self._pending[(model_id, text_key(text))] = vector.tobytes()
+            due = time.monotonic() - self._pending_since >= self.flush_after_s
+            if len(self._pending) >= self.flush_size or due:
+                self._flush_locked()
+
+    def flush(self) -> None:
+        """Commit every buffered write now."""
+        with self._lock:
+            self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        if not self._pending:
+            return
+        rows = [(model_id, key, blob) for (model_id, key), blob in self._pending.items()]
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO embeddings (model_id, text_hash, vector) VALUES (?, ?, ?)",
+                rows,
+            )
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+        self._pending.clear()
 
     def count(self, model_id: str | None = None) -> int:
         """How many vectors are cached, for one model or for all."""
+        self.flush()
         with self._lock:
             if model_id is None:
                 row = self._conn.execute("SELECT COUNT(*) FROM embeddings").fetchone()
@@ -100,8 +129,9 @@ class EmbeddingCache:
         return int(row[0])
 
     def close(self) -> None:
-        """Close the database connection."""
+        """Commit buffered writes and close the database connection."""
         with self._lock:
+            self._flush_locked()
             self._conn.close()
 
 

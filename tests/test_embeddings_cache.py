@@ -122,3 +122,17 @@ def test_threads_share_one_cache_safely(cache_path: Path) -> None:
         np.testing.assert_allclose(rows, expected_rows(texts[start : start + 5]), atol=1e-6)
     assert embedder.cache.count() == 40
     assert embedder.hits + embedder.misses == 8 * 40
+
+
+def test_writes_are_buffered_served_at_once_and_committed_on_close(tmp_path: Path) -> None:
+    writer = EmbeddingCache(tmp_path / "c.sqlite", flush_size=10, flush_after_s=60)
+    reader = EmbeddingCache(tmp_path / "c.sqlite")
+    writer.put_many("m", ["a"], np.ones((1, 4), dtype=np.float32))
+    assert writer.get_many("m", ["a"])[0] is not None
+    assert reader.get_many("m", ["a"]) == [None]  # one commit per batch, not per row
+    writer.put_many("m", [f"t{i}" for i in range(9)], np.ones((9, 4), dtype=np.float32))
+    assert reader.get_many("m", ["a"])[0] is not None  # the tenth row triggered the commit
+    writer.put_many("m", ["b"], np.ones((1, 4), dtype=np.float32))
+    writer.close()
+    assert reader.get_many("m", ["b"])[0] is not None
+    reader.close()

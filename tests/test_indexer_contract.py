@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -42,17 +45,30 @@ def make_points(
     ]
 
 
+@pytest.fixture
+def fast_dir(tmp_path: Path) -> Iterator[Path]:
+    """A scratch directory on tmpfs when there is one: the engines fsync, and disk durability
+    is not what these tests check (a fsync costs ~0.1 s on this machine's disk)."""
+    shm = Path("/dev/shm")
+    if not (shm.is_dir() and os.access(shm, os.W_OK)):
+        yield tmp_path
+        return
+    path = Path(tempfile.mkdtemp(prefix="pls-index-", dir=shm))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture(params=["edge", "qdrant-local"])
 def engine(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
 @pytest.fixture
-def store(engine: str, tmp_path: Path) -> Iterator[VectorStore]:
+def store(engine: str, fast_dir: Path) -> Iterator[VectorStore]:
     """A fresh store; local mode in memory, since its on-disk mode commits SQLite per batch."""
     opened: VectorStore
     if engine == "edge":
-        opened = EdgeStore(tmp_path / "edge", DIM, optimize_rebuilds=False)
+        opened = EdgeStore(fast_dir / "edge", DIM, optimize_rebuilds=False)
     else:
         opened = ServerStore(QdrantClient(":memory:"), DIM, owns_client=True)
     yield opened
@@ -60,16 +76,16 @@ def store(engine: str, tmp_path: Path) -> Iterator[VectorStore]:
 
 
 @pytest.fixture
-def open_store(engine: str, tmp_path: Path) -> Iterator[Opener]:
+def open_store(engine: str, fast_dir: Path) -> Iterator[Opener]:
     """Opens the engine on the same on-disk storage each time it is called (reopen tests)."""
     opened: list[VectorStore] = []
 
     def opener() -> VectorStore:
         store: VectorStore
         if engine == "edge":
-            store = EdgeStore(tmp_path / "edge", DIM, optimize_rebuilds=False)
+            store = EdgeStore(fast_dir / "edge", DIM, optimize_rebuilds=False)
         else:
-            store = ServerStore(QdrantClient(path=str(tmp_path / "qdrant")), DIM, owns_client=True)
+            store = ServerStore(QdrantClient(path=str(fast_dir / "qdrant")), DIM, owns_client=True)
         opened.append(store)
         return store
 
@@ -269,10 +285,10 @@ def test_reopen_after_rebuild_commit_sees_new_data(open_store: Opener) -> None:
     assert reopened.search(new[2], "acme", 1)[0].example_id == 52
 
 
-def test_build_store_picks_the_engine_from_the_url(tmp_path: Path) -> None:
-    edge = build_store(url=None, api_key=None, path=tmp_path / "edge", dim=DIM)
-    memory = build_store(url=":memory:", api_key=None, path=tmp_path / "unused", dim=DIM)
-    local = build_store(url=f"local:{tmp_path / 'qdrant'}", api_key=None, path=tmp_path / "unused", dim=DIM)
+def test_build_store_picks_the_engine_from_the_url(fast_dir: Path) -> None:
+    edge = build_store(url=None, api_key=None, path=fast_dir / "edge", dim=DIM)
+    memory = build_store(url=":memory:", api_key=None, path=fast_dir / "unused", dim=DIM)
+    local = build_store(url=f"local:{fast_dir / 'qdrant'}", api_key=None, path=fast_dir / "unused", dim=DIM)
     assert isinstance(edge, EdgeStore)
     assert isinstance(memory, ServerStore) and isinstance(local, ServerStore)
     for store in (edge, memory, local):

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from indexer import EdgeStore, EdgeTuning, IndexBusy, IndexPoint, SubprocessOptimizer
+from indexer import EdgeStore, EdgeTuning, IndexBusy, IndexPoint, SubprocessOptimizer, optimize_in_process
 from indexer.edge_optimize import OptimizeCancelled
 
 DIM = 32
-# Thresholds low enough that a few thousand 32-dim points get a real HNSW graph.
-SMALL = EdgeTuning(m=8, ef_construct=32, indexing_threshold_kb=10, full_scan_threshold_kb=10)
+# The production shape (a graph per tenant, no global graph) with thresholds low enough that a
+# few thousand 32-dim points get a real graph and searches walk it.
+SMALL = EdgeTuning(m=0, payload_m=8, ef_construct=32, indexing_threshold_kb=10, full_scan_threshold_kb=10)
 
 
 def unit_vectors(n: int, seed: int = 0) -> np.ndarray:
@@ -31,6 +36,19 @@ def make_points(vectors: np.ndarray, first_id: int = 0, pattern_id: int = 1) -> 
 
 def generation_dirs(root: Path) -> list[str]:
     return sorted(p.name for p in root.iterdir() if p.name.startswith("gen-"))
+
+
+@pytest.fixture
+def fast_dir(tmp_path: Path) -> Iterator[Path]:
+    """A scratch directory on tmpfs when there is one: the engines fsync, and disk durability
+    is not what these tests check (a fsync costs ~0.1 s on this machine's disk)."""
+    shm = Path("/dev/shm")
+    if not (shm.is_dir() and os.access(shm, os.W_OK)):
+        yield tmp_path
+        return
+    path = Path(tempfile.mkdtemp(prefix="pls-index-", dir=shm))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 class GatedOptimizer:
@@ -51,9 +69,9 @@ class GatedOptimizer:
         self.gate.set()
 
 
-def test_searches_and_writes_go_on_while_optimize_runs(tmp_path: Path) -> None:
+def test_searches_and_writes_go_on_while_optimize_runs(fast_dir: Path) -> None:
     optimizer = GatedOptimizer()
-    store = EdgeStore(tmp_path / "idx", DIM, tuning=SMALL, optimizer=optimizer)
+    store = EdgeStore(fast_dir / "idx", DIM, tuning=SMALL, optimizer=optimizer)
     vectors, extra = unit_vectors(3000), unit_vectors(5, seed=1)
     store.upsert(make_points(vectors))
     future = store.optimize_in_background()
@@ -72,23 +90,23 @@ def test_searches_and_writes_go_on_while_optimize_runs(tmp_path: Path) -> None:
     assert searched > 0  # the child process built the graph while this thread kept searching
     stats = store.stats()
     assert stats["indexed_vectors"] >= 3000 and stats["points"] == 3004
-    assert store.generation == 2 and generation_dirs(tmp_path / "idx") == ["gen-000002"]
+    assert store.generation == 2 and generation_dirs(fast_dir / "idx") == ["gen-000002"]
     # Writes made during the build were replayed onto the optimized copy.
     assert store.retrieve([10])[0].pattern_id == 9 and store.retrieve([11]) == []
     assert store.search(extra[2], "acme", 1)[0].example_id == 5002
     store.close()
 
 
-def test_optimize_with_nothing_to_build_keeps_generation(tmp_path: Path) -> None:
-    store = EdgeStore(tmp_path / "idx", DIM)
+def test_optimize_with_nothing_to_build_keeps_generation(fast_dir: Path) -> None:
+    store = EdgeStore(fast_dir / "idx", DIM, optimizer=optimize_in_process)
     store.upsert(make_points(unit_vectors(20)))
     assert store.optimize() is False
-    assert store.generation == 1 and generation_dirs(tmp_path / "idx") == ["gen-000001"]
+    assert store.generation == 1 and generation_dirs(fast_dir / "idx") == ["gen-000001"]
     store.close()
 
 
-def test_rebuild_commit_goes_live_already_indexed(tmp_path: Path) -> None:
-    store = EdgeStore(tmp_path / "idx", DIM, tuning=SMALL)
+def test_rebuild_commit_goes_live_already_indexed(fast_dir: Path) -> None:
+    store = EdgeStore(fast_dir / "idx", DIM, tuning=SMALL)
     store.upsert(make_points(unit_vectors(10)))
     new = unit_vectors(2000, seed=4)
     rebuild = store.begin_rebuild()
@@ -96,12 +114,12 @@ def test_rebuild_commit_goes_live_already_indexed(tmp_path: Path) -> None:
     rebuild.commit()
     assert store.stats()["indexed_vectors"] >= 2000
     assert store.search(new[5], "acme", 1)[0].example_id == 105
-    assert generation_dirs(tmp_path / "idx") == ["gen-000002"]
+    assert generation_dirs(fast_dir / "idx") == ["gen-000002"]
     store.close()
 
 
-def test_optimize_is_refused_while_a_rebuild_runs(tmp_path: Path) -> None:
-    store = EdgeStore(tmp_path / "idx", DIM, optimize_rebuilds=False)
+def test_optimize_is_refused_while_a_rebuild_runs(fast_dir: Path) -> None:
+    store = EdgeStore(fast_dir / "idx", DIM, optimize_rebuilds=False)
     rebuild = store.begin_rebuild()
     with pytest.raises(IndexBusy):
         store.optimize_in_background().result(timeout=30)
@@ -109,23 +127,23 @@ def test_optimize_is_refused_while_a_rebuild_runs(tmp_path: Path) -> None:
     store.close()
 
 
-def test_close_stops_a_running_optimize_and_leaves_old_generation(tmp_path: Path) -> None:
+def test_close_stops_a_running_optimize_and_leaves_old_generation(fast_dir: Path) -> None:
     optimizer = GatedOptimizer()
-    store = EdgeStore(tmp_path / "idx", DIM, tuning=SMALL, optimizer=optimizer)
+    store = EdgeStore(fast_dir / "idx", DIM, tuning=SMALL, optimizer=optimizer)
     store.upsert(make_points(unit_vectors(500)))
     future = store.optimize_in_background()
     assert optimizer.started.wait(30)
     store.close()
     with pytest.raises(OptimizeCancelled):
         future.result(timeout=30)
-    assert generation_dirs(tmp_path / "idx") == ["gen-000001"]
-    reopened = EdgeStore(tmp_path / "idx", DIM)
+    assert generation_dirs(fast_dir / "idx") == ["gen-000001"]
+    reopened = EdgeStore(fast_dir / "idx", DIM)
     assert reopened.count() == 500
     reopened.close()
 
 
-def test_half_built_generation_is_removed_on_reopen(tmp_path: Path) -> None:
-    root = tmp_path / "idx"
+def test_half_built_generation_is_removed_on_reopen(fast_dir: Path) -> None:
+    root = fast_dir / "idx"
     store = EdgeStore(root, DIM)
     store.upsert(make_points(unit_vectors(30)))
     store.close()
@@ -146,15 +164,15 @@ def test_half_built_generation_is_removed_on_reopen(tmp_path: Path) -> None:
     reopened.close()
 
 
-def test_second_store_on_the_same_directory_is_refused(tmp_path: Path) -> None:
-    store = EdgeStore(tmp_path / "idx", DIM)
+def test_second_store_on_the_same_directory_is_refused(fast_dir: Path) -> None:
+    store = EdgeStore(fast_dir / "idx", DIM)
     with pytest.raises(RuntimeError, match="already open"):
-        EdgeStore(tmp_path / "idx", DIM)
+        EdgeStore(fast_dir / "idx", DIM)
     store.close()
 
 
-def test_searches_from_other_threads_survive_generation_switches(tmp_path: Path) -> None:
-    store = EdgeStore(tmp_path / "idx", DIM, optimize_rebuilds=False)
+def test_searches_from_other_threads_survive_generation_switches(fast_dir: Path) -> None:
+    store = EdgeStore(fast_dir / "idx", DIM, optimize_rebuilds=False)
     vectors = unit_vectors(200)
     store.upsert(make_points(vectors))
     errors: list[BaseException] = []

@@ -67,7 +67,7 @@ def test_calibration_is_stored_and_used(services: Services) -> None:
     assert 0.0 < model.suggest_threshold <= model.auto_threshold
 
 
-def test_match_records_an_explained_decision(services: Services, engine_of=None) -> None:
+def test_match_records_an_explained_decision(services: Services) -> None:
     result = services.matcher.match("default", "bedford door code")
     assert result.reply == "The door code for Bedford is 4512."
     assert (
@@ -75,6 +75,7 @@ def test_match_records_an_explained_decision(services: Services, engine_of=None)
         >= result.explanation["neighbours"][-1]["similarity"]
     )
     assert "features" in result.explanation and result.explanation["calibration_id"]
+    services.decisions.flush()
     with Session(services.engine) as session:
         stored = session.get(Decision, result.decision_id)
         assert stored is not None and stored.pattern_id == result.pattern_id
@@ -84,6 +85,7 @@ def test_match_records_an_explained_decision(services: Services, engine_of=None)
 def test_dry_run_records_nothing(services: Services) -> None:
     result = services.matcher.match("default", "opening hours", record=False)
     assert result.decision_id is None
+    services.decisions.flush()
     with Session(services.engine) as session:
         assert session.exec(select(Decision)).all() == []
 
@@ -98,6 +100,9 @@ def test_index_outage_degrades_to_a_human(services: Services, store: FlakyStore)
     result = services.matcher.match("default", "bedford door code")
     assert result.decision == "abstain" and "unavailable" in result.reason
     assert result.decision_id is not None  # the message is still on record
+    services.decisions.flush()
+    with Session(services.engine) as session:
+        assert session.get(Decision, result.decision_id).decision == "abstain"  # type: ignore[union-attr]
 
 
 def test_disabled_pattern_never_answers(services: Services) -> None:

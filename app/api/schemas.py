@@ -47,7 +47,7 @@ class MatchOut(BaseModel):
     reason: str
     thresholds: dict[str, float]
     explanation: dict[str, Any]
-    decision_id: int | None
+    decision_id: str | None
     latency_ms: float
 
 

@@ -8,13 +8,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlmodel import Session, col, select
 
 from app.config import Settings
-from app.db import session_scope
+from app.learning.decision_log import DecisionLog
 from app.learning.memory import MemoryRegistry, TenantMemory
 from app.learning.model import Assessment
-from app.models import Action, Decision, DecisionKind, Pattern, PatternMode, PatternStatus, utcnow
+from app.models import Action, DecisionKind, PatternMode, PatternStatus
 from app.text import clean_text
 from embeddings.base import Embedder
 from indexer.store import Hit, VectorStore
@@ -35,7 +34,7 @@ class MatchResult:
     reason: str
     thresholds: dict[str, float]
     explanation: dict[str, Any] = field(default_factory=dict)
-    decision_id: int | None = None
+    decision_id: str | None = None
     latency_ms: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -75,7 +74,9 @@ class Matcher:
         store: VectorStore,
         memories: MemoryRegistry,
         settings: Settings,
+        decisions: DecisionLog,
     ) -> None:
+        self.decisions = decisions
         self.engine = engine
         self.embedder = embedder
         self.store = store
@@ -156,40 +157,18 @@ class Matcher:
             {"suggest": 1.0, "auto": 1.0},
         )
 
-    def _record(
-        self, memory: TenantMemory, text: str, result: MatchResult, message_id: int | None
-    ) -> int | None:
-        try:
-            with session_scope(self.engine) as session:
-                decision = Decision(
-                    tenant=memory.tenant,
-                    message_id=message_id,
-                    text=text,
-                    pattern_id=result.pattern_id,
-                    confidence=result.confidence,
-                    action=result.action,
-                    decision=result.decision,
-                    reason=result.reason,
-                    threshold=result.thresholds.get(result.action),
-                    explanation=result.explanation,
-                    calibration_id=result.explanation.get("calibration_id"),
-                    latency_ms=result.latency_ms,
-                )
-                session.add(decision)
-                if result.pattern_id is not None and result.action != Action.abstain:
-                    pattern = session.get(Pattern, result.pattern_id)
-                    if pattern is not None:
-                        pattern.match_count += 1
-                        pattern.last_matched_at = utcnow()
-                session.flush()
-                return decision.id
-        except Exception:  # the answer stands even if bookkeeping failed; the log says why
-            log.exception("could not record decision")
-            return None
-
-
-def pattern_replies(engine: Engine, pattern_ids: list[int]) -> dict[int, str]:
-    """Response texts by pattern id."""
-    with Session(engine) as session:
-        rows = session.exec(select(Pattern).where(col(Pattern.id).in_(pattern_ids))).all()
-        return {row.id: row.response_text for row in rows if row.id is not None}
+    def _record(self, memory: TenantMemory, text: str, result: MatchResult, message_id: int | None) -> str:
+        return self.decisions.record(
+            tenant=memory.tenant,
+            message_id=message_id,
+            text=text,
+            pattern_id=result.pattern_id,
+            confidence=result.confidence,
+            action=str(result.action),
+            decision=str(result.decision),
+            reason=result.reason,
+            threshold=result.thresholds.get(str(result.action)),
+            explanation=result.explanation,
+            calibration_id=result.explanation.get("calibration_id"),
+            latency_ms=result.latency_ms,
+        )

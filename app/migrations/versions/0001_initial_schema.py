@@ -112,7 +112,7 @@ def upgrade() -> None:
 
     op.create_table(
         "decision",
-        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
         sa.Column("tenant", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("message_id", sa.Integer(), nullable=True),
         sa.Column("text", sqlmodel.sql.sqltypes.AutoString(), nullable=False),

@@ -1,0 +1,101 @@
+"""Recording decisions off the hot path: ids are issued at once, rows are written in batches.
+
+A decision is a derived record (the message itself is stored before matching), so it may
+reach SQL a moment after the answer; batching keeps a commit off every match.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections import Counter
+from datetime import datetime
+
+from sqlalchemy import Engine, insert
+from sqlmodel import col, update
+
+from app.db import session_scope
+from app.models import Decision, Pattern, utcnow
+
+log = logging.getLogger(__name__)
+
+
+class DecisionLog:
+    """Buffers Decision rows and writes them every `interval_s` or `batch_size` rows."""
+
+    def __init__(
+        self, engine: Engine, interval_s: float = 0.2, batch_size: int = 200, max_buffer: int = 50_000
+    ):
+        self.engine = engine
+        self.interval_s = interval_s
+        self.batch_size = batch_size
+        self.max_buffer = max_buffer
+        self._rows: list[dict] = []
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="pls-decisions", daemon=True)
+        self._thread.start()
+
+    def record(self, **fields: object) -> str:
+        """Queue a decision; returns its id at once."""
+        decision_id = uuid.uuid4().hex
+        row = {"id": decision_id, "created_at": utcnow(), **fields}
+        with self._lock:
+            if len(self._rows) >= self.max_buffer:  # the database is unreachable for a long time
+                log.error("decision buffer full; dropping the oldest decision")
+                self._rows.pop(0)
+            self._rows.append(row)
+            if len(self._rows) >= self.batch_size:
+                self._wake.set()
+        return decision_id
+
+    def flush(self) -> int:
+        """Write every queued decision now; returns how many were written."""
+        with self._flush_lock:
+            with self._lock:
+                rows, self._rows = self._rows, []
+            if not rows:
+                return 0
+            try:
+                self._write(rows)
+            except Exception:
+                log.exception("writing %d decisions failed; will retry", len(rows))
+                with self._lock:
+                    self._rows[:0] = rows
+                return 0
+            return len(rows)
+
+    def close(self) -> None:
+        """Stop the writer after a final flush."""
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=10)
+        self.flush()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.interval_s)
+            self._wake.clear()
+            self.flush()
+
+    def _write(self, rows: list[dict]) -> None:
+        matched = Counter(
+            row["pattern_id"]
+            for row in rows
+            if row.get("pattern_id") is not None and row.get("action") != "abstain"
+        )
+        last: dict[int, datetime] = {}
+        for row in rows:
+            if row.get("pattern_id") in matched:
+                last[row["pattern_id"]] = row["created_at"]
+        with session_scope(self.engine) as session:
+            session.execute(insert(Decision), rows)
+            for pattern_id, count in matched.items():
+                session.execute(
+                    update(Pattern)
+                    .where(col(Pattern.id) == pattern_id)
+                    .values(match_count=Pattern.match_count + count, last_matched_at=last[pattern_id])
+                )

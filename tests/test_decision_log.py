@@ -1,0 +1,50 @@
+"""Decisions are recorded off the hot path, in batches, and never lost on a failed write."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from app.db import session_scope
+from app.learning.decision_log import DecisionLog
+from app.models import Decision, Pattern
+
+
+def decision_fields(pattern_id: int | None, action: str = "suggest") -> dict:
+    return {
+        "tenant": "default",
+        "text": "hi",
+        "pattern_id": pattern_id,
+        "confidence": 0.9,
+        "action": action,
+        "decision": "shadow",
+        "reason": "test",
+        "explanation": {"neighbours": []},
+    }
+
+
+def test_ids_are_issued_at_once_and_rows_written_on_flush(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        pattern = Pattern(tenant="default", response_text="Hello", reply_key="k")
+        session.add(pattern)
+    log = DecisionLog(engine, interval_s=60)
+    ids = [log.record(**decision_fields(pattern.id)) for _ in range(3)]
+    log.record(**decision_fields(pattern.id, action="abstain"))
+    assert len(set(ids)) == 3
+    assert log.flush() == 4
+    with Session(engine) as session:
+        assert {d.id for d in session.exec(select(Decision))} >= set(ids)
+        stored = session.get(Pattern, pattern.id)
+        assert stored is not None and stored.match_count == 3 and stored.last_matched_at is not None
+    log.close()
+
+
+def test_a_failed_write_keeps_the_rows_for_the_next_flush(engine: Engine) -> None:
+    log = DecisionLog(engine, interval_s=60)
+    log.record(**decision_fields(987654))  # a pattern that does not exist: the write fails
+    assert log.flush() == 0
+    with Session(engine) as session:
+        assert session.exec(select(Decision)).all() == []
+    log._rows[0]["pattern_id"] = None  # the cause goes away
+    assert log.flush() == 1
+    log.close()
