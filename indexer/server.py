@@ -21,6 +21,19 @@ from indexer import codec, schema
 from indexer.store import SEARCHABLE_STATUSES, Hit, IndexBusy, IndexPoint, Rebuild, StoredPoint, VectorStore
 
 _SCROLL = 2048
+# Qdrant's multitenancy layout: no global graph, one per tenant (every search names a tenant).
+MULTITENANT_HNSW = models.HnswConfigDiff(m=0, payload_m=16)
+# Exact-match indexes; only the tenant gets graph links (see edge_config.payload_index_ops).
+_INDEXES: dict[str, models.PayloadSchemaParams] = {
+    schema.TENANT: models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True),
+    schema.STATUS: models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, enable_hnsw=False),
+    **{
+        field: models.IntegerIndexParams(
+            type=models.IntegerIndexType.INTEGER, lookup=True, range=False, enable_hnsw=False
+        )
+        for field in schema.INTEGER_FIELDS
+    },
+}
 
 
 class ServerStore(VectorStore):
@@ -32,7 +45,7 @@ class ServerStore(VectorStore):
         dim: int = schema.DEFAULT_DIM,
         alias: str = schema.COLLECTION,
         *,
-        hnsw_config: models.HnswConfigDiff | None = None,
+        hnsw_config: models.HnswConfigDiff | None = MULTITENANT_HNSW,
         hnsw_ef: int | None = None,
         batch_size: int = 256,
         ready_timeout: float = 600.0,
@@ -80,21 +93,8 @@ class ServerStore(VectorStore):
             vectors_config=models.VectorParams(size=self.dim, distance=models.Distance.COSINE),
             hnsw_config=self._hnsw_config,
         )
-        # The tenant index is the partition key: the server groups each tenant's points.
-        self._client.create_payload_index(
-            name,
-            schema.TENANT,
-            field_schema=models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True),
-        )
-        self._client.create_payload_index(name, schema.STATUS, field_schema=models.PayloadSchemaType.KEYWORD)
-        for field in schema.INTEGER_FIELDS:
-            self._client.create_payload_index(
-                name,
-                field,
-                field_schema=models.IntegerIndexParams(
-                    type=models.IntegerIndexType.INTEGER, lookup=True, range=False
-                ),
-            )
+        for field, params in _INDEXES.items():
+            self._client.create_payload_index(name, field, field_schema=params)
 
     def live_collection(self) -> str | None:
         """The collection the alias points at, or None before the first one exists."""
@@ -105,12 +105,8 @@ class ServerStore(VectorStore):
 
     def generations(self) -> list[int]:
         """Generation numbers of every `<alias>_<n>` collection on the server, ascending."""
-        found = []
-        for collection in self._client.get_collections().collections:
-            match = self._generation_name.match(collection.name)
-            if match:
-                found.append(int(match.group(1)))
-        return sorted(found)
+        names = (c.name for c in self._client.get_collections().collections)
+        return sorted(int(m.group(1)) for m in map(self._generation_name.match, names) if m)
 
     def drop_orphans(self) -> list[str]:
         """Delete `<alias>_<n>` collections the alias does not point at (crashed rebuilds).
@@ -119,8 +115,7 @@ class ServerStore(VectorStore):
         """
         with self._serial:
             live = self.live_collection()
-            dropped = [self._collection_name(g) for g in self.generations()]
-            dropped = [name for name in dropped if name != live]
+            dropped = [n for n in map(self._collection_name, self.generations()) if n != live]
             for name in dropped:
                 self._client.delete_collection(name)
         return dropped
