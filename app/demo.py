@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from sqlmodel import Session, select
+
 from app.learning.learner import Interaction
+from app.models import Example
 from app.services import Services
 
 # (customer messages, the reply operators send to them). Wording varies as it does in real traffic.
@@ -15,6 +18,10 @@ DEMO_HISTORY: list[tuple[list[str], str]] = [
             "door code bedford pls",
             "Bedford bay door won't open, what's the code?",
             "hey what is the code to get into the bedford studio",
+            "forgot the bedford code again lol",
+            "how do i get into bedford tonight",
+            "is the bedford keypad code still the same",
+            "need the code for the bedford door asap",
         ],
         "The door code for Bedford is 4512. Enjoy your session!",
     ),
@@ -26,6 +33,10 @@ DEMO_HISTORY: list[tuple[list[str], str]] = [
             "locked out at dartmouth, need the code",
             "what is the entry code at the dartmouth studio",
             "Dartmouth door is locked",
+            "whats the dartmouth keypad code",
+            "how do we get in at dartmouth",
+            "code for dartmouth please, we are outside",
+            "dartmouth entry code?",
         ],
         "The door code for Dartmouth is 7788. Enjoy your session!",
     ),
@@ -37,6 +48,10 @@ DEMO_HISTORY: list[tuple[list[str], str]] = [
             "the sim is stuck on the loading screen",
             "game froze mid round what do I do",
             "simulator not working, it's frozen",
+            "my screen froze",
+            "bay 4 is stuck and won't respond",
+            "the projector image is frozen",
+            "sim crashed, what now?",
         ],
         "Sorry about that! Please hold the power button on the PC under the screen for 10 seconds, "
         "then turn it back on. It takes about 2 minutes to restart.",
@@ -49,6 +64,10 @@ DEMO_HISTORY: list[tuple[list[str], str]] = [
             "what time do you close tonight",
             "opening hours?",
             "how late are you open",
+            "what time do you open tomorrow",
+            "are you open on holidays",
+            "open right now?",
+            "hours this weekend?",
         ],
         "We're open every day from 7am to 11pm.",
     ),
@@ -60,6 +79,10 @@ DEMO_HISTORY: list[tuple[list[str], str]] = [
             "price for 2 hours?",
             "what's the hourly rate for a simulator",
             "how expensive is it",
+            "how much is a session",
+            "cost for 4 players?",
+            "do you have weekday rates",
+            "what do you charge per bay",
         ],
         "A bay is $45 per hour, up to 4 players. Book at golfsim.example/book",
     ),
@@ -71,6 +94,10 @@ DEMO_HISTORY: list[tuple[list[str], str]] = [
             "I was charged twice, refund please",
             "refund for yesterday's session?",
             "want my money back, sim didn't work",
+            "please refund my booking",
+            "can i get my money back for tonight",
+            "refund status?",
+            "i cancelled, when do i get my refund",
         ],
         "Sorry to hear that. Refunds go back to your card within 5-7 business days; "
         "reply with your booking email and we'll process it.",
@@ -83,6 +110,10 @@ DEMO_HISTORY: list[tuple[list[str], str]] = [
             "how do I buy a voucher",
             "looking for a gift card for a birthday",
             "do you have gift vouchers",
+            "can i gift a session to a friend",
+            "where do i buy a gift card",
+            "gift card for christmas?",
+            "do gift cards expire",
         ],
         "Yes! Gift cards are available in any amount at golfsim.example/gift",
     ),
@@ -94,6 +125,10 @@ DEMO_HISTORY: list[tuple[list[str], str]] = [
             "I think I forgot my glove there",
             "left my wallet in bay 3",
             "lost and found?",
+            "i left my sunglasses in the bay",
+            "did you find a black umbrella",
+            "forgot my hat yesterday",
+            "lost my car keys there last night",
         ],
         "We keep lost items at the front desk for 30 days. What did you lose and when were you in?",
     ),
@@ -105,6 +140,10 @@ DEMO_HISTORY: list[tuple[list[str], str]] = [
             "how to reserve a simulator",
             "is there availability tonight",
             "book a session for 4 people",
+            "can i reserve bay 2 for friday",
+            "how far ahead can i book",
+            "need a booking for 6pm",
+            "reserve a sim for two hours",
         ],
         "You can book any bay online at golfsim.example/book. It shows live availability.",
     ),
@@ -124,8 +163,10 @@ def demo_interactions() -> list[Interaction]:
 
 def load_demo(services: Services, tenant: str = "default", only_if_empty: bool = False) -> str:
     """Learn the demo history and calibrate; with only_if_empty, leave existing data alone."""
-    if only_if_empty and services.store.count(tenant) > 0:
-        return "demo data skipped: this tenant has learned examples already"
+    if only_if_empty:
+        with Session(services.engine) as session:
+            if session.exec(select(Example.id).where(Example.tenant == tenant).limit(1)).first() is not None:
+                return "demo data skipped: this tenant has learned examples already"
     summary = services.learner.learn_many(tenant, demo_interactions(), source="demo")
     services.calibration.fit(tenant)
     return f"demo data: {summary.learned} examples learned into {summary.new_patterns} new patterns"
