@@ -29,7 +29,7 @@ class MicroBatchingEmbedder(Embedder):
     A request is never split. Owns `inner`: `close()` stops the worker and closes it.
     """
 
-    def __init__(self, inner: Embedder, max_batch: int = 32, max_wait_ms: float = 2.0) -> None:
+    def __init__(self, inner: Embedder, max_batch: int = 32, max_wait_ms: float = 2.0, workers: int = 1) -> None:
         self.inner = inner
         self.model_id = inner.model_id
         self.dim = inner.dim
@@ -41,8 +41,13 @@ class MicroBatchingEmbedder(Embedder):
         self._closed = False
         self._close_lock = threading.Lock()
         self._concurrent = False
-        self._worker = threading.Thread(target=self._run, name="embed-batcher", daemon=True)
-        self._worker.start()
+        # Several workers let batches run side by side on several cores (the inner model must
+        # be safe to call from several threads, as an onnxruntime session is).
+        self._workers = [
+            threading.Thread(target=self._run, name=f"embed-batcher-{i}", daemon=True) for i in range(max(1, workers))
+        ]
+        for worker in self._workers:
+            worker.start()
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Embed texts through the shared worker; blocks until this call's rows are ready."""
@@ -66,8 +71,10 @@ class MicroBatchingEmbedder(Embedder):
                 return
             self._closed = True
             # Enqueued under the lock, so every accepted request is ahead of it.
-            self._queue.put(None)
-        self._worker.join()
+            for _ in self._workers:
+                self._queue.put(None)
+        for worker in self._workers:
+            worker.join()
         self.inner.close()
 
     def _run(self) -> None:

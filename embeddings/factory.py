@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from embeddings.base import Embedder
@@ -50,5 +51,6 @@ def build_embedder(
     if cache_path is not None:
         embedder = CachedEmbedder(embedder, EmbeddingCache(cache_path))
     if micro_batch:
-        embedder = MicroBatchingEmbedder(embedder)
+        # One batching worker per core: under concurrent load batches run side by side.
+        embedder = MicroBatchingEmbedder(embedder, workers=min(4, os.cpu_count() or 1))
     return embedder

@@ -31,6 +31,8 @@ from app.learning.metrics import eval_report  # noqa: E402
 from app.learning.scoring import PatternStats, decide, score_candidates  # noqa: E402
 from indexer.store import Hit  # noqa: E402
 
+GROUPER_OPTIONS: dict[str, float] = {}
+CONSOLIDATE_OPTIONS: dict[str, float] = {}
 CACHE_DIR = Path(os.environ.get("PLS_RESEARCH_CACHE", "/tmp/pls-research"))
 
 
@@ -86,7 +88,7 @@ class ExactIndex:
 
 def learn(train: list[dict], text_vecs: np.ndarray, reply_vecs: np.ndarray) -> tuple[np.ndarray, int]:
     """Pattern id of every train line after online grouping and consolidation."""
-    grouper = PatternGrouper(dim=text_vecs.shape[1])
+    grouper = PatternGrouper(dim=text_vecs.shape[1], **GROUPER_OPTIONS)
     pattern_ids = np.zeros(len(train), dtype=np.int64)
     next_id = 1
     for i, row in enumerate(train):
@@ -96,7 +98,7 @@ def learn(train: list[dict], text_vecs: np.ndarray, reply_vecs: np.ndarray) -> t
         grouper.add(pid, row["reply"], reply_vecs[i], text_vecs[i], message=row["text"])
         pattern_ids[i] = pid
     online = len(grouper)
-    mapping = grouper.consolidate()
+    mapping = grouper.consolidate(**CONSOLIDATE_OPTIONS)
     pattern_ids = np.array([mapping.get(int(p), int(p)) for p in pattern_ids], dtype=np.int64)
     return pattern_ids, online
 
@@ -180,6 +182,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         "calibration_s": round(t_cal, 2),
         "match_ms": round(1000 * t_match, 3),
         "online_patterns": online_patterns,
+        "label_purity": round(truth.purity(train, pattern_ids), 4),
         "calibration_rows": len(cal),
     }
     return report
@@ -195,6 +198,13 @@ class Truth:
             labels.setdefault(pid, Counter())[line.get("label")] += 1
             self.replies.setdefault(pid, set()).add(normalise_reply(line["reply"]))
         self.label = {p: c.most_common(1)[0][0] for p, c in labels.items()}
+
+    def purity(self, train: list[dict], pattern_ids: np.ndarray) -> float:
+        """Share of train lines whose pattern's majority label is their own label."""
+        hits = [
+            self.label[p] == line.get("label") for p, line in zip(pattern_ids.tolist(), train, strict=True)
+        ]
+        return float(np.mean(hits)) if hits else 1.0
 
     def correct(self, pattern: int, row: dict) -> bool:
         """Whether `pattern` is the expected answer to a test line (out of scope: never)."""

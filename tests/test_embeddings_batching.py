@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -116,7 +117,7 @@ def test_close_stops_worker_closes_inner_and_rejects_new_calls() -> None:
     batcher.embed_one("before close")
     batcher.close()
     batcher.close()  # idempotent
-    assert not batcher._worker.is_alive()
+    assert not any(worker.is_alive() for worker in batcher._workers)
     assert inner.closed
     with pytest.raises(RuntimeError, match="closed"):
         batcher.embed_one("after close")
@@ -170,3 +171,29 @@ def test_onnx_rows_from_sixteen_threads_match_direct_embedding(onnx_dir: Path) -
     run_threads(16, work)
     batcher.close()
     np.testing.assert_allclose(np.stack([rows[i] for i in range(48)]), direct, atol=1e-5)
+
+
+def test_several_workers_embed_side_by_side() -> None:
+    class Slow(FakeEmbedder):
+        def __init__(self) -> None:
+            super().__init__()
+            self.active = 0
+            self.peak = 0
+            self.guard = threading.Lock()
+
+        def embed(self, texts):  # type: ignore[no-untyped-def]
+            with self.guard:
+                self.active += 1
+                self.peak = max(self.peak, self.active)
+            time.sleep(0.05)
+            with self.guard:
+                self.active -= 1
+            return super().embed(texts)
+
+    inner = Slow()
+    batcher = MicroBatchingEmbedder(inner, max_batch=2, workers=2)
+    with ThreadPoolExecutor(8) as pool:
+        rows = list(pool.map(batcher.embed_one, [f"text {i}" for i in range(8)]))
+    batcher.close()
+    assert inner.peak == 2
+    assert all(np.allclose(row, inner.embed([f"text {i}"])[0]) for i, row in enumerate(rows))

@@ -1,9 +1,10 @@
-"""Online grouping of examples into patterns: which reply does this new example give?
+"""Online grouping of examples into patterns: which answer does this new example give?
 
-One tenant's state in memory. Identical replies (after `normalise_reply`) share a pattern;
-a differently worded reply joins a pattern when it says the same thing (its vector is close to
-the pattern's replies) to the same kind of message (its message is close to the pattern's
-messages); replies that state different key facts never share a pattern.
+One tenant's state in memory. Identical replies (after `normalise_reply`) share a pattern.
+A differently worded reply joins the pattern whose replies it resembles and whose messages its
+message resembles, both measured as the average similarity to the pattern's examples (average
+linkage: the dot product with the mean vector), so a large pattern is not favoured just for
+being large. Replies that state different key facts never share a pattern.
 """
 
 from __future__ import annotations
@@ -14,10 +15,13 @@ import numpy as np
 
 from app.learning.facts import facts_conflict, key_facts, normalise_reply
 
-REPLY_THRESHOLD = 0.80
-MESSAGE_THRESHOLD = 0.55
-MERGE_REPLY_THRESHOLD = 0.90
-MERGE_MESSAGE_THRESHOLD = 0.75
+# Weight of the reply side in the joint score; the rest goes to the message side.
+REPLY_WEIGHT = 0.7
+JOIN_THRESHOLD = 0.55
+# Whatever the joint score, the replies must be alike and the messages related.
+REPLY_FLOOR = 0.5
+MESSAGE_FLOOR = 0.3
+MERGE_THRESHOLD = 0.55
 
 
 @dataclass
@@ -25,26 +29,32 @@ class _Pattern:
     row: int
     count: int = 0
     facts: set[str] = field(default_factory=set)
+    replies: set[str] = field(default_factory=set)
 
 
 class PatternGrouper:
-    """Assigns examples to patterns one at a time; cost per example is O(patterns) in numpy."""
+    """Assigns examples to patterns one at a time; each step is O(patterns) numpy work."""
 
     def __init__(
         self,
         dim: int = 384,
         *,
-        reply_threshold: float = REPLY_THRESHOLD,
-        message_threshold: float = MESSAGE_THRESHOLD,
+        reply_weight: float = REPLY_WEIGHT,
+        join_threshold: float = JOIN_THRESHOLD,
+        reply_floor: float = REPLY_FLOOR,
+        message_floor: float = MESSAGE_FLOOR,
     ) -> None:
         self.dim = dim
-        self.reply_threshold = reply_threshold
-        self.message_threshold = message_threshold
+        self.reply_weight = reply_weight
+        self.join_threshold = join_threshold
+        self.reply_floor = reply_floor
+        self.message_floor = message_floor
         self._by_reply: dict[str, int] = {}
         self._patterns: dict[int, _Pattern] = {}
         self._ids: list[int] = []
         self._reply_sum = np.zeros((16, dim), dtype=np.float64)
         self._message_sum = np.zeros((16, dim), dtype=np.float64)
+        self._count = np.zeros(16, dtype=np.float64)
 
     def __len__(self) -> int:
         return len(self._patterns)
@@ -54,6 +64,10 @@ class PatternGrouper:
         """Ids of the patterns the grouper knows."""
         return list(self._patterns)
 
+    def pattern_of_reply(self, reply: str) -> int | None:
+        """The pattern that already holds this exact reply (after normalisation), if any."""
+        return self._by_reply.get(normalise_reply(reply))
+
     def assign(
         self,
         reply: str,
@@ -61,20 +75,25 @@ class PatternGrouper:
         message_vec: np.ndarray,
         message: str | None = None,
     ) -> int | None:
-        """The pattern this example belongs to, or None when it needs a new one."""
-        known = self._by_reply.get(normalise_reply(reply))
+        """The pattern this example belongs to, or None when it needs a new one.
+
+        `message` (the customer's text) lets identifiers the reply merely repeats from it,
+        such as an order number, count as slots rather than facts.
+        """
+        known = self.pattern_of_reply(reply)
         if known is not None:
             return known
-        if not self._patterns:
+        n = len(self._ids)
+        if n == 0:
+            return None
+        rs, ms = self._mean_similarities(n, reply_vec, message_vec)
+        score = self.reply_weight * rs + (1 - self.reply_weight) * ms
+        ok = (score >= self.join_threshold) & (rs >= self.reply_floor) & (ms >= self.message_floor)
+        if not ok.any():
             return None
         facts = key_facts(reply, message)
-        n = len(self._ids)
-        rs = _cosines(self._reply_sum[:n], reply_vec)
-        ms = _cosines(self._message_sum[:n], message_vec)
-        score = np.where((rs >= self.reply_threshold) & (ms >= self.message_threshold), rs + ms, -np.inf)
-        for row in np.argsort(-score)[:8]:
-            if not np.isfinite(score[row]):
-                break
+        score = np.where(ok, score, -np.inf)
+        for row in np.argsort(-score)[: int(ok.sum())][:8]:
             pattern_id = self._ids[row]
             if not facts_conflict(facts, self._patterns[pattern_id].facts):
                 return pattern_id
@@ -88,97 +107,122 @@ class PatternGrouper:
         message_vec: np.ndarray,
         message: str | None = None,
     ) -> None:
-        """Record that this example now belongs to `pattern_id` (creating it if new)."""
+        """Record that this example now belongs to `pattern_id` (creating the pattern if new)."""
         pattern = self._patterns.get(pattern_id)
         if pattern is None:
             pattern = self._new_row(pattern_id)
         key = normalise_reply(reply)
         self._by_reply.setdefault(key, pattern_id)
+        pattern.replies.add(key)
         pattern.count += 1
         pattern.facts |= key_facts(reply, message)
         self._reply_sum[pattern.row] += reply_vec
         self._message_sum[pattern.row] += message_vec
+        self._count[pattern.row] += 1
 
-    def _new_row(self, pattern_id: int) -> _Pattern:
-        row = len(self._ids)
-        if row == self._reply_sum.shape[0]:
-            self._reply_sum = np.vstack([self._reply_sum, np.zeros_like(self._reply_sum)])
-            self._message_sum = np.vstack([self._message_sum, np.zeros_like(self._message_sum)])
-        self._ids.append(pattern_id)
-        pattern = _Pattern(row=row)
-        self._patterns[pattern_id] = pattern
-        return pattern
+    def consolidate(self, threshold: float = MERGE_THRESHOLD) -> dict[int, int]:
+        """Merge patterns that turn out to be one after a bulk import: {old id: surviving id}.
 
-    def consolidate(
-        self,
-        reply_threshold: float = MERGE_REPLY_THRESHOLD,
-        message_threshold: float = MERGE_MESSAGE_THRESHOLD,
-    ) -> dict[int, int]:
-        """Merge patterns that turned out to be one after a bulk import: {old id: surviving id}.
-
-        Two patterns merge when their mean reply vectors and mean message vectors are both
-        close and their key facts agree; the larger one survives. Pairs are merged most similar
-        first and similarities are recomputed after each merge.
+        Average-linkage agglomeration on the same joint score `assign` uses (with the same
+        floors), most similar pair first, never across a key-fact conflict; the larger pattern
+        of a pair survives.
         """
+        n = len(self._ids)
+        if n < 2:
+            return {}
         mapping: dict[int, int] = {}
-        while len(self._ids) > 1:
-            n = len(self._ids)
-            r = _normalised(self._reply_sum[:n])
-            m = _normalised(self._message_sum[:n])
-            rs, ms = r @ r.T, m @ m.T
-            score = np.where((rs >= reply_threshold) & (ms >= message_threshold), rs + ms, -np.inf)
-            np.fill_diagonal(score, -np.inf)
-            merged = False
-            for flat in np.argsort(-score, axis=None)[: 4 * n]:
-                i, j = divmod(int(flat), n)
-                if not np.isfinite(score[i, j]):
-                    break
-                a, b = self._ids[i], self._ids[j]
-                if facts_conflict(self._patterns[a].facts, self._patterns[b].facts):
-                    continue
-                keep, drop = (a, b) if self._patterns[a].count >= self._patterns[b].count else (b, a)
-                self._merge(drop, keep)
-                mapping[drop] = keep
-                merged = True
+        alive = np.ones(n, dtype=bool)
+        score = self._pair_scores(n)
+        blocked = np.zeros((n, n), dtype=bool)
+        while True:
+            masked = np.where(blocked, -np.inf, score)
+            i, j = divmod(int(np.argmax(masked)), n)
+            if not masked[i, j] >= threshold:
                 break
-            if not merged:
-                break
-        # Follow chains so every old id points at a pattern that still exists.
+            if facts_conflict(self._patterns[self._ids[i]].facts, self._patterns[self._ids[j]].facts):
+                blocked[i, j] = blocked[j, i] = True
+                continue
+            keep, drop = (i, j) if self._count[i] >= self._count[j] else (j, i)
+            mapping[self._ids[drop]] = self._ids[keep]
+            self._absorb(drop, keep)
+            alive[drop] = False
+            row = np.where(alive, self._row_scores(n, keep), -np.inf)
+            row[keep] = -np.inf
+            score[keep, :] = score[:, keep] = row
+            score[drop, :] = score[:, drop] = -np.inf
+            # The surviving pattern's facts grew: its earlier conflicts must be checked again.
+            blocked[keep, :] = blocked[:, keep] = False
         for old, new in list(mapping.items()):
             while new in mapping:
                 new = mapping[new]
             mapping[old] = new
+        self._compact()
         return mapping
 
-    def _merge(self, drop: int, keep: int) -> None:
-        src, dst = self._patterns.pop(drop), self._patterns[keep]
+    def _mean_similarities(
+        self, n: int, reply_vec: np.ndarray, message_vec: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        count = self._count[:n]
+        rs = (self._reply_sum[:n] @ np.asarray(reply_vec, dtype=np.float64)) / count
+        ms = (self._message_sum[:n] @ np.asarray(message_vec, dtype=np.float64)) / count
+        return rs, ms
+
+    def _means(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        count = np.maximum(self._count[:n], 1.0)[:, None]
+        return self._reply_sum[:n] / count, self._message_sum[:n] / count
+
+    def _pair_scores(self, n: int) -> np.ndarray:
+        r, m = self._means(n)
+        rs, ms = r @ r.T, m @ m.T
+        score = self.reply_weight * rs + (1 - self.reply_weight) * ms
+        score[(rs < self.reply_floor) | (ms < self.message_floor)] = -np.inf
+        np.fill_diagonal(score, -np.inf)
+        return score
+
+    def _row_scores(self, n: int, row: int) -> np.ndarray:
+        r, m = self._means(n)
+        rs, ms = r @ r[row], m @ m[row]
+        score = self.reply_weight * rs + (1 - self.reply_weight) * ms
+        score[(rs < self.reply_floor) | (ms < self.message_floor)] = -np.inf
+        return score
+
+    def _absorb(self, drop_row: int, keep_row: int) -> None:
+        src = self._patterns[self._ids[drop_row]]
+        dst = self._patterns[self._ids[keep_row]]
         dst.count += src.count
         dst.facts |= src.facts
-        self._reply_sum[dst.row] += self._reply_sum[src.row]
-        self._message_sum[dst.row] += self._message_sum[src.row]
-        for key, pid in self._by_reply.items():
-            if pid == drop:
-                self._by_reply[key] = keep
-        # Keep rows dense: move the last row into the freed one.
-        last = len(self._ids) - 1
-        if src.row != last:
-            moved = self._ids[last]
-            self._reply_sum[src.row] = self._reply_sum[last]
-            self._message_sum[src.row] = self._message_sum[last]
-            self._ids[src.row] = moved
-            self._patterns[moved].row = src.row
-        self._ids.pop()
-        self._reply_sum[last] = 0.0
-        self._message_sum[last] = 0.0
+        dst.replies |= src.replies
+        for key in src.replies:
+            self._by_reply[key] = self._ids[keep_row]
+        self._reply_sum[keep_row] += self._reply_sum[drop_row]
+        self._message_sum[keep_row] += self._message_sum[drop_row]
+        self._count[keep_row] += self._count[drop_row]
+        self._count[drop_row] = 0.0
+        del self._patterns[self._ids[drop_row]]
 
+    def _compact(self) -> None:
+        """Drop the rows of merged-away patterns so rows stay dense."""
+        keep = [row for row, pid in enumerate(self._ids) if pid in self._patterns]
+        self._ids = [self._ids[row] for row in keep]
+        size = max(16, len(keep))
+        for name in ("_reply_sum", "_message_sum"):
+            old = getattr(self, name)
+            new = np.zeros((size, self.dim), dtype=np.float64)
+            new[: len(keep)] = old[keep]
+            setattr(self, name, new)
+        count = np.zeros(size, dtype=np.float64)
+        count[: len(keep)] = self._count[keep]
+        self._count = count
+        for row, pid in enumerate(self._ids):
+            self._patterns[pid].row = row
 
-def _normalised(sums: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(sums, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return sums / norms
-
-
-def _cosines(sums: np.ndarray, vector: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(sums, axis=1)
-    norms[norms == 0] = 1.0
-    return (sums @ np.asarray(vector, dtype=np.float64)) / norms
+    def _new_row(self, pattern_id: int) -> _Pattern:
+        row = len(self._ids)
+        if row == self._count.shape[0]:
+            self._reply_sum = np.vstack([self._reply_sum, np.zeros_like(self._reply_sum)])
+            self._message_sum = np.vstack([self._message_sum, np.zeros_like(self._message_sum)])
+            self._count = np.concatenate([self._count, np.zeros_like(self._count)])
+        self._ids.append(pattern_id)
+        pattern = _Pattern(row=row)
+        self._patterns[pattern_id] = pattern
+        return pattern
