@@ -34,8 +34,10 @@ class EdgeTuning:
     # int8 scalar quantization with rescoring against the original vectors.
     quantize: bool = False
     oversampling: float = 2.0
-    # Threads per search over segments (None: one per CPU).
-    search_threads: int | None = None
+    # Threads per search over segments (None: one per CPU). One is faster for the small
+    # per-tenant searches the matcher makes (0.57 vs 0.72 ms p50 at 100,000 points, ef=64),
+    # and concurrent callers already use the other cores.
+    search_threads: int | None = 1
     # Segments an optimized shard is split into (0: the engine picks from the CPU count).
     segments: int = 0
     # Segments larger than this many KB of vectors get an HNSW graph (None: engine default).

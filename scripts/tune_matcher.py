@@ -26,13 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app.learning.calibration import build_calibration_set, choose_thresholds  # noqa: E402
 from app.learning.facts import normalise_reply  # noqa: E402
 from app.learning.grouping import PatternGrouper  # noqa: E402
-from app.learning.head import top_probabilities  # noqa: E402
 from app.learning.metrics import eval_report  # noqa: E402
 from app.learning.scoring import PatternStats, decide, score_candidates  # noqa: E402
 from indexer.store import Hit  # noqa: E402
 
-GROUPER_OPTIONS: dict[str, float] = {}
-CONSOLIDATE_OPTIONS: dict[str, float] = {}
 CACHE_DIR = Path(os.environ.get("PLS_RESEARCH_CACHE", "/tmp/pls-research"))
 
 
@@ -88,7 +85,7 @@ class ExactIndex:
 
 def learn(train: list[dict], text_vecs: np.ndarray, reply_vecs: np.ndarray) -> tuple[np.ndarray, int]:
     """Pattern id of every train line after online grouping and consolidation."""
-    grouper = PatternGrouper(dim=text_vecs.shape[1], **GROUPER_OPTIONS)
+    grouper = PatternGrouper(dim=text_vecs.shape[1])
     pattern_ids = np.zeros(len(train), dtype=np.int64)
     next_id = 1
     for i, row in enumerate(train):
@@ -98,7 +95,7 @@ def learn(train: list[dict], text_vecs: np.ndarray, reply_vecs: np.ndarray) -> t
         grouper.add(pid, row["reply"], reply_vecs[i], text_vecs[i], message=row["text"])
         pattern_ids[i] = pid
     online = len(grouper)
-    mapping = grouper.consolidate(**CONSOLIDATE_OPTIONS)
+    mapping = grouper.consolidate()
     pattern_ids = np.array([mapping.get(int(p), int(p)) for p in pattern_ids], dtype=np.int64)
     return pattern_ids, online
 
@@ -106,6 +103,8 @@ def learn(train: list[dict], text_vecs: np.ndarray, reply_vecs: np.ndarray) -> t
 def run(args: argparse.Namespace) -> dict[str, object]:
     """The whole pipeline; returns the report plus timings under "timings"."""
     train, test = read_lines(Path(args.train)), read_lines(Path(args.test))
+    if args.hide_intents:
+        train, test = hide_intents(train, test, args.hide_intents)
     replies = list(dict.fromkeys(row["reply"] for row in train))
     reply_index = {r: i for i, r in enumerate(replies)}
     text_vecs = embed([row["text"] for row in train])
@@ -144,9 +143,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     chosen = np.full(len(test), -1, dtype=np.int64)
     test_features = np.zeros((len(test), cal.features.shape[1]))
     for i in range(len(test)):
-        top = None
-        if head is not None:
-            top = top_probabilities(head.predict_proba(test_vecs[i])[0], head.pattern_ids, 10)
+        top = head.top(test_vecs[i]) if head is not None else None
         decision = decide(score_candidates(hits[i], test_vecs[i], stats, top), calibrator, thresholds)
         confidence[i] = decision.confidence
         if decision.candidates:
@@ -184,8 +181,31 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         "online_patterns": online_patterns,
         "label_purity": round(truth.purity(train, pattern_ids), 4),
         "calibration_rows": len(cal),
+        "auto_precision_if_30pct_out_of_scope": precision_with_oos_share(
+            confidence >= thresholds.auto, correct, oos, 0.3
+        ),
     }
     return report
+
+
+def hide_intents(train: list[dict], test: list[dict], n: int) -> tuple[list[dict], list[dict]]:
+    """Forget `n` labelled intents: their train lines go, their test lines become out of scope."""
+    labels = sorted({row["label"] for row in train if row.get("label") is not None})
+    hidden = set(np.random.default_rng(7).choice(labels, size=min(n, len(labels)), replace=False).tolist())
+    kept = [row for row in train if row.get("label") not in hidden]
+    moved = [{**row, "reply": None, "label": None} if row.get("label") in hidden else row for row in test]
+    return kept, moved
+
+
+def precision_with_oos_share(
+    answered: np.ndarray, correct: np.ndarray, oos: np.ndarray, share: float
+) -> float | None:
+    """Precision of the answered messages if out-of-scope ones were `share` of the traffic."""
+    if not oos.any() or oos.all():
+        return None
+    weight = np.where(oos, share / (1 - share) * (~oos).sum() / oos.sum(), 1.0)
+    answered_weight = weight[answered].sum()
+    return round(float((weight * correct)[answered].sum() / answered_weight), 4) if answered_weight else 1.0
 
 
 class Truth:
@@ -223,9 +243,12 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print only the metrics object")
     parser.add_argument("--k", type=int, default=20)
     parser.add_argument("--max-calibration", type=int, default=5000)
-    parser.add_argument("--unseen-share", type=float, default=0.2)
+    parser.add_argument("--unseen-share", type=float, default=0.15)
     parser.add_argument("--no-head", action="store_true")
     parser.add_argument("--dump", help="save calibration and test feature rows to this .npz")
+    parser.add_argument(
+        "--hide-intents", type=int, default=0, help="forget N labelled intents to test abstention"
+    )
     args = parser.parse_args()
     report = run(args)
     timings = report.pop("timings")

@@ -8,16 +8,28 @@ bound, so the precision they promise holds on new traffic rather than only on th
 from __future__ import annotations
 
 import math
+from collections import ChainMap
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import numpy as np
 from scipy.optimize import minimize
 
-from app.learning.scoring import FEATURE_NAMES, PatternStats, Thresholds, score_candidates
+from app.learning.head import PatternHead, fit_with_holdouts
+from app.learning.scoring import (
+    CALIBRATION_FEATURES,
+    FEATURE_INDEX,
+    FEATURE_NAMES,
+    PatternStats,
+    Thresholds,
+    score_candidates,
+)
 from indexer.store import Hit
 
 NEVER = 1.01  # a threshold no probability reaches
+# Share of patterns hidden to simulate out-of-scope traffic.
+HIDDEN_PATTERN_SHARE = 0.15
 DEFAULT_TARGETS = (0.90, 0.98)
 # One-sided 95% normal quantile for the Wilson lower bound on precision.
 _Z = 1.6449
@@ -27,13 +39,18 @@ SearchFn = Callable[[np.ndarray, int], list[list[Hit]]]
 
 @dataclass
 class Calibrator:
-    """Logistic regression on standardised features, stored as plain numbers."""
+    """Logistic regression on the `feature_names` columns of full feature rows, as plain numbers."""
 
     feature_names: tuple[str, ...]
     mean: np.ndarray
     scale: np.ndarray
     coef: np.ndarray
     intercept: float
+
+    @property
+    def columns(self) -> list[int]:
+        """Positions of the used features in a full feature row."""
+        return [FEATURE_INDEX[name] for name in self.feature_names]
 
     @classmethod
     def fit(
@@ -43,10 +60,11 @@ class Calibrator:
         weights: np.ndarray | None = None,
         *,
         l2: float = 1.0,
-        feature_names: Sequence[str] = FEATURE_NAMES,
+        feature_names: Sequence[str] = CALIBRATION_FEATURES,
     ) -> Calibrator:
-        """Fit on feature rows of top candidates and whether each was right."""
-        x = np.asarray(features, dtype=np.float64)
+        """Fit on full feature rows of top candidates and whether each was right."""
+        names = tuple(feature_names)
+        x = np.asarray(features, dtype=np.float64)[:, [FEATURE_INDEX[n] for n in names]]
         y = np.asarray(correct, dtype=np.float64)
         w = np.ones_like(y) if weights is None else np.asarray(weights, dtype=np.float64)
         w = w / w.mean()
@@ -65,12 +83,12 @@ class Calibrator:
             return loss + 0.5 * l2 * float(theta[:d] @ theta[:d]) / n, grad
 
         theta = minimize(objective, np.zeros(d + 1), jac=True, method="L-BFGS-B").x
-        return cls(tuple(feature_names), mean, scale, theta[:d], float(theta[d]))
+        return cls(names, mean, scale, theta[:d], float(theta[d]))
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         """Probability that each row's candidate is the right answer."""
-        z = (np.atleast_2d(np.asarray(features, dtype=np.float64)) - self.mean) / self.scale
-        return _sigmoid(z @ self.coef + self.intercept)
+        x = np.atleast_2d(np.asarray(features, dtype=np.float64))[:, self.columns]
+        return _sigmoid(((x - self.mean) / self.scale) @ self.coef + self.intercept)
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready form for storage."""
@@ -84,18 +102,14 @@ class Calibrator:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, object]) -> Calibrator:
+    def from_dict(cls, data: Mapping[str, Any]) -> Calibrator:
         """Load a calibrator written by `to_dict`."""
-        names = tuple(str(n) for n in data["feature_names"])  # type: ignore[attr-defined]
-        if names != tuple(FEATURE_NAMES):
-            raise ValueError(f"calibrator was fitted on other features: {names}")
-        return cls(
-            names,
-            np.asarray(data["mean"], dtype=np.float64),
-            np.asarray(data["scale"], dtype=np.float64),
-            np.asarray(data["coef"], dtype=np.float64),
-            float(data["intercept"]),  # type: ignore[arg-type]
-        )
+        names = tuple(str(n) for n in data["feature_names"])
+        unknown = [n for n in names if n not in FEATURE_INDEX]
+        if unknown or data.get("kind") != "logistic":
+            raise ValueError(f"not a calibrator for these features: {unknown or data.get('kind')}")
+        mean, scale, coef = (np.asarray(data[key], dtype=np.float64) for key in ("mean", "scale", "coef"))
+        return cls(names, mean, scale, coef, float(data["intercept"]))
 
 
 def _sigmoid(t: np.ndarray) -> np.ndarray:
@@ -171,7 +185,7 @@ class CalibrationSet:
     correct: np.ndarray
     weights: np.ndarray
     kinds: np.ndarray
-    head: object | None = field(default=None, repr=False)
+    head: PatternHead | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return int(self.correct.shape[0])
@@ -199,52 +213,42 @@ def choose_thresholds(
     return calibrator, Thresholds(suggest, max(auto, suggest), targets[0], targets[1]), oof
 
 
-class _Overlay(Mapping[int, PatternStats]):
-    """Pattern stats as one query sees them: some patterns changed or hidden, no copying."""
-
-    def __init__(
-        self,
-        base: Mapping[int, PatternStats],
-        changed: Mapping[int, PatternStats | None],
-        hidden: frozenset[int] = frozenset(),
-    ) -> None:
-        self._base, self._changed, self._hidden = base, changed, hidden
-
-    def __getitem__(self, key: int) -> PatternStats:
-        if key in self._hidden:
-            raise KeyError(key)
-        if key in self._changed:
-            value = self._changed[key]
-            if value is None:
-                raise KeyError(key)
-            return value
-        return self._base[key]
-
-    def __contains__(self, key: object) -> bool:
-        if key in self._hidden or (key in self._changed and self._changed[key] is None):  # type: ignore[comparison-overlap]
-            return False
-        return key in self._base
-
-    def __iter__(self):  # type: ignore[no-untyped-def]
-        return (k for k in self._base if k in self)
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
-
-
 def _loo_stats(
     stats: Mapping[int, PatternStats], pattern: int, support: int, centroid_sum: np.ndarray
-) -> PatternStats | None:
-    """A pattern's stats as a query sees them when it is one of the pattern's own examples.
+) -> Mapping[int, PatternStats]:
+    """Pattern stats as one of the pattern's own examples sees them when it is left out.
 
     The centroid leaves the example out (a new message is never part of it), but the support
     does not: at match time the right pattern is as large as its peers, and a support one
-    short would tell the calibrator which candidate is right.
+    short would tell the calibrator which candidate is right. A pattern with no other example
+    disappears, so the query must be abstained on.
     """
-    if support <= 1 or pattern not in stats:
-        return None
+    if pattern not in stats:
+        return stats
+    if support <= 1:
+        return {p: st for p, st in stats.items() if p != pattern}
     st = stats[pattern]
-    return PatternStats(support, st.mean_quality, st.alpha, st.beta, centroid_sum)
+    loo = PatternStats(support, st.mean_quality, st.alpha, st.beta, centroid_sum)
+    # A view, not a copy: this runs once per sampled example.
+    return ChainMap({pattern: loo}, cast(dict[int, PatternStats], stats))
+
+
+def _hide_patterns(
+    labels: np.ndarray,
+    stats: Mapping[int, PatternStats],
+    n_queries: int,
+    share: float,
+    rng: np.random.Generator,
+) -> tuple[frozenset[int], np.ndarray]:
+    """Randomly hidden patterns and the examples of theirs to query as out-of-scope traffic."""
+    uniq, sizes = np.unique(labels, return_counts=True)
+    eligible = np.array([p for p, c in zip(uniq, sizes, strict=True) if c >= 2 and int(p) in stats])
+    if share <= 0 or eligible.shape[0] < 3:
+        return frozenset(), np.zeros(0, dtype=np.int64)
+    hidden = rng.choice(eligible, size=max(1, round(HIDDEN_PATTERN_SHARE * eligible.shape[0])), replace=False)
+    pool = np.flatnonzero(np.isin(labels, hidden))
+    want = min(pool.shape[0], max(1, round(share / (1 - share) * n_queries)))
+    return frozenset(int(p) for p in hidden), np.sort(rng.choice(pool, size=want, replace=False))
 
 
 def build_calibration_set(
@@ -256,7 +260,7 @@ def build_calibration_set(
     *,
     k: int = 20,
     max_examples: int = 5000,
-    unseen_share: float = 0.2,
+    unseen_share: float = 0.15,
     use_head: bool = True,
     feedback: Sequence[FeedbackRow] = (),
     folds: int | None = None,
@@ -265,92 +269,80 @@ def build_calibration_set(
     """Calibration rows from leave-one-out matching, unseen patterns and operator feedback.
 
     - "loo": a sampled example is matched with itself left out of the neighbours, the head and
-      its pattern's stats; an example that was its pattern's only one must be abstained on.
+      its pattern's centroid; an example that was its pattern's only one must be abstained on.
     - "unseen": examples of randomly hidden patterns are matched with their whole pattern left
       out, which is what out-of-scope traffic looks like; these rows carry `unseen_share` of
       the weight, so thresholds hold when many messages fit no pattern.
     - "feedback": accepted or rejected suggestions with the features they were shown with.
-    Head probabilities always come from heads that never saw the queried example.
+    Head probabilities always come from heads that never saw the queried example. The head
+    fitted on all examples is returned with the set.
     """
-    from app.learning.head import fit_with_holdouts
-
     x = np.asarray(vectors, dtype=np.float32)
     labels = np.asarray(pattern_ids, dtype=np.int64)
     ids = np.asarray(example_ids, dtype=np.int64)
     rng = np.random.default_rng(seed)
     n = labels.shape[0]
     sample = np.sort(rng.choice(n, size=min(n, max_examples), replace=False))
-
-    uniq, inverse, sizes = np.unique(labels, return_inverse=True, return_counts=True)
-    counts = {int(p): int(c) for p, c in zip(uniq, sizes, strict=True)}
-    # Support and centroids come from the data itself so one example can be taken out exactly.
-    sums = np.zeros((uniq.shape[0], x.shape[1]), dtype=np.float64)
-    np.add.at(sums, inverse, x)
-    eligible = np.array(sorted(p for p, c in counts.items() if c >= 2 and p in stats))
-    hidden: np.ndarray = np.zeros(0, dtype=np.int64)
-    unseen: np.ndarray = np.zeros(0, dtype=np.int64)
-    if unseen_share > 0 and eligible.shape[0] >= 3:
-        hidden = rng.choice(eligible, size=max(1, round(0.15 * eligible.shape[0])), replace=False)
-        pool = np.flatnonzero(np.isin(labels, hidden))
-        want = round(unseen_share / (1 - unseen_share) * sample.shape[0])
-        unseen = np.sort(rng.choice(pool, size=min(pool.shape[0], max(want, 1)), replace=False))
+    hidden, unseen = _hide_patterns(labels, stats, sample.shape[0], unseen_share, rng)
 
     if folds is None:
         # Each fold's head must miss at most ~10% of the examples, or it is weaker than the
         # deployed head and the calibration set looks harder than real traffic.
         folds = int(min(10, max(3, math.ceil(sample.shape[0] / (0.1 * n)))))
     fold_of = rng.integers(0, folds, size=sample.shape[0])
-    holdouts = [(sample[fold_of == f], sample[fold_of == f]) for f in range(folds)]
-    holdouts.append((np.flatnonzero(np.isin(labels, hidden)), unseen))
-    head = None
+    head: PatternHead | None = None
     head_top: list[dict[int, float] | None] = [None] * (sample.shape[0] + unseen.shape[0])
     if use_head:
+        holdouts = [(sample[fold_of == f], sample[fold_of == f]) for f in range(folds)]
+        if unseen.size:
+            holdouts.append((np.flatnonzero(np.isin(labels, list(hidden))), unseen))
         head, predictions = fit_with_holdouts(x, labels, holdouts)
         for f in range(folds):
             for slot, top in zip(np.flatnonzero(fold_of == f), predictions[f], strict=True):
                 head_top[slot] = top
-        for j, top in enumerate(predictions[folds]):
-            head_top[sample.shape[0] + j] = top
+        if unseen.size:
+            head_top[sample.shape[0] :] = predictions[folds]
 
+    uniq, inverse, sizes = np.unique(labels, return_inverse=True, return_counts=True)
+    # Support and centroids come from the data itself so one example can be taken out exactly.
+    sums = np.zeros((uniq.shape[0], x.shape[1]), dtype=np.float64)
+    np.add.at(sums, inverse, x)
     rows: list[np.ndarray] = []
     correct: list[bool] = []
     kinds: list[str] = []
-    loo_hits = search(x[sample], k + 1) if sample.shape[0] else []
-    for j, (row, hits) in enumerate(zip(sample, loo_hits, strict=True)):
+    for j, (row, hits) in enumerate(zip(sample, search(x[sample], k + 1) if n else [], strict=True)):
         own = int(labels[row])
-        hits = [h for h in hits if h.example_id != ids[row]][:k]
-        loo = _loo_stats(stats, own, counts[own], sums[inverse[row]] - x[row])
-        st = _Overlay(stats, {own: loo})
-        cands = score_candidates(hits, x[row], st, head_top[j])
+        seen = _loo_stats(stats, own, int(sizes[inverse[row]]), sums[inverse[row]] - x[row])
+        kept = [h for h in hits if h.example_id != ids[row]][:k]
+        cands = score_candidates(kept, x[row], seen, head_top[j])
         if cands:
             rows.append(cands[0].features)
-            correct.append(cands[0].pattern_id == own and own in st)
+            correct.append(cands[0].pattern_id == own and own in seen)
             kinds.append("loo")
-    hidden_set = frozenset(int(p) for p in hidden)
-    extra = min(max((counts[p] for p in hidden_set), default=0), 256)
-    unseen_hits = search(x[unseen], k + extra) if unseen.shape[0] else []
-    for j, (row, hits) in enumerate(zip(unseen, unseen_hits, strict=True)):
-        hits = [h for h in hits if h.pattern_id not in hidden_set][:k]
-        cands = score_candidates(hits, x[row], _Overlay(stats, {}, hidden_set), head_top[sample.shape[0] + j])
+    visible = {p: st for p, st in stats.items() if p not in hidden}
+    # The hidden patterns' own examples fill the top of the list: ask for enough to drop them.
+    extra = min(int(sizes[np.isin(uniq, list(hidden))].max(initial=0)), 256)
+    for j, (row, hits) in enumerate(
+        zip(unseen, search(x[unseen], k + extra) if unseen.size else [], strict=True)
+    ):
+        kept = [h for h in hits if h.pattern_id not in hidden][:k]
+        cands = score_candidates(kept, x[row], visible, head_top[sample.shape[0] + j])
         if cands:
             rows.append(cands[0].features)
             correct.append(False)
             kinds.append("unseen")
     weights = np.ones(len(rows))
-    kinds_arr = np.array(kinds, dtype=object)
-    n_unseen = int((kinds_arr == "unseen").sum())
+    n_unseen = kinds.count("unseen")
     if n_unseen:
-        known = len(rows) - n_unseen + sum(f.weight for f in feedback)
-        weights[kinds_arr == "unseen"] = unseen_share / (1 - unseen_share) * known / n_unseen
-    for fb in feedback:
-        rows.append(np.asarray(fb.features, dtype=np.float64))
-        correct.append(bool(fb.accepted))
-        kinds.append("feedback")
-    weights = np.r_[weights, [fb.weight for fb in feedback]]
+        known = len(rows) - n_unseen + sum(fb.weight for fb in feedback)
+        weights[-n_unseen:] = unseen_share / (1 - unseen_share) * known / n_unseen
+    rows += [np.asarray(fb.features, dtype=np.float64) for fb in feedback]
+    correct += [bool(fb.accepted) for fb in feedback]
+    kinds += ["feedback"] * len(feedback)
     return CalibrationSet(
         features=np.vstack(rows) if rows else np.zeros((0, len(FEATURE_NAMES))),
         correct=np.array(correct, dtype=bool),
-        weights=weights,
+        weights=np.r_[weights, [fb.weight for fb in feedback]],
         kinds=np.array(kinds, dtype=object),
         head=head,
     )

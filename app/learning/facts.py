@@ -1,7 +1,8 @@
 """Key facts of a reply: the values that make two similar-looking replies different answers.
 
 A fact is a typed string ``"kind:value"`` (``ref:report_lost_card``, ``num:4512``,
-``money:$12.50``, ``time:9am``, ``date:monday``, ``place:bedford``, ``url:...``, ``email:...``).
+``money:$12.50``, ``time:9am``, ``date:monday``, ``place:bedford``, ``phone:...``, ``url:...``,
+``email:...``, ``answer:yes`` / ``answer:no``).
 Template placeholders (``{{Order Number}}``, ``{name}``) are slots, not facts, and so are
 identifiers and names the reply merely copies from the customer's message.
 """
@@ -67,6 +68,12 @@ _NOT_PLACES = frozenset(
     ("i", "i'm", "i'll", "i've", "i'd", "you", "we", "us", "our", "your", "the", "a", "an")
     + ("this", "that", "it", "me", "my", "please", "thanks", "mind")
 )
+# A reply that opens with a yes or a no answers a yes/no question: the two are different answers.
+_YES = re.compile(r"^\W*(?:yes|yep|yeah|yup)\b", re.IGNORECASE)
+_NO = re.compile(
+    r"^\W*(?:(?:no|nope)\b(?!\s+(?:problem|worries|need|trouble))|sorry\b|unfortunately\b)",
+    re.IGNORECASE,
+)
 # Long identifiers (order numbers, phone numbers) copied from the message are the customer's data.
 _ECHO_MIN_DIGITS = 5
 _ECHO_MIN_AMOUNT = 2
@@ -107,6 +114,8 @@ def _canonical(kind: str, raw: str) -> str:
         return re.sub(r"\D", "", value)
     if kind == "num":
         return value.replace(",", "")
+    if kind == "date" and value.endswith("days"):
+        return value[:-1]  # "sundays" and "sunday" are the same day
     return value
 
 
@@ -134,6 +143,10 @@ def _echoed(fact: str, message: str, message_numbers: list[str]) -> bool:
 def key_facts(text: str, message: str | None = None) -> frozenset[str]:
     """The key facts of a reply; with `message`, values copied from it count as slots."""
     out: set[str] = set()
+    if _YES.match(text):
+        out.add("answer:yes")
+    elif _NO.match(text):
+        out.add("answer:no")
     body = _LIST_MARKER.sub(_GAP, strip_slots(text))
     body = _take(_URL, body, "url", out)
     body = _take(_EMAIL, body, "email", out)

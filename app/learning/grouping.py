@@ -9,6 +9,8 @@ being large. Replies that state different key facts never share a pattern.
 
 from __future__ import annotations
 
+import hashlib
+import heapq
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,7 +23,7 @@ JOIN_THRESHOLD = 0.55
 # Whatever the joint score, the replies must be alike and the messages related.
 REPLY_FLOOR = 0.5
 MESSAGE_FLOOR = 0.3
-MERGE_THRESHOLD = 0.55
+MERGE_THRESHOLD = 0.5
 
 
 @dataclass
@@ -29,7 +31,7 @@ class _Pattern:
     row: int
     count: int = 0
     facts: set[str] = field(default_factory=set)
-    replies: set[str] = field(default_factory=set)
+    replies: set[bytes] = field(default_factory=set)
 
 
 class PatternGrouper:
@@ -49,7 +51,7 @@ class PatternGrouper:
         self.join_threshold = join_threshold
         self.reply_floor = reply_floor
         self.message_floor = message_floor
-        self._by_reply: dict[str, int] = {}
+        self._by_reply: dict[bytes, int] = {}
         self._patterns: dict[int, _Pattern] = {}
         self._ids: list[int] = []
         self._reply_sum = np.zeros((16, dim), dtype=np.float64)
@@ -66,7 +68,7 @@ class PatternGrouper:
 
     def pattern_of_reply(self, reply: str) -> int | None:
         """The pattern that already holds this exact reply (after normalisation), if any."""
-        return self._by_reply.get(normalise_reply(reply))
+        return self._by_reply.get(_reply_key(reply))
 
     def assign(
         self,
@@ -111,7 +113,7 @@ class PatternGrouper:
         pattern = self._patterns.get(pattern_id)
         if pattern is None:
             pattern = self._new_row(pattern_id)
-        key = normalise_reply(reply)
+        key = _reply_key(reply)
         self._by_reply.setdefault(key, pattern_id)
         pattern.replies.add(key)
         pattern.count += 1
@@ -120,44 +122,66 @@ class PatternGrouper:
         self._message_sum[pattern.row] += message_vec
         self._count[pattern.row] += 1
 
-    def consolidate(self, threshold: float = MERGE_THRESHOLD) -> dict[int, int]:
+    def consolidate(self, threshold: float = MERGE_THRESHOLD, neighbours: int = 10) -> dict[int, int]:
         """Merge patterns that turn out to be one after a bulk import: {old id: surviving id}.
 
         Average-linkage agglomeration on the same joint score `assign` uses (with the same
         floors), most similar pair first, never across a key-fact conflict; the larger pattern
-        of a pair survives.
+        of a pair survives. Only each pattern's `neighbours` best partners are candidates, so
+        memory stays O(patterns) and the first pass is one blockwise matrix product.
         """
         n = len(self._ids)
         if n < 2:
             return {}
-        mapping: dict[int, int] = {}
         alive = np.ones(n, dtype=bool)
-        score = self._pair_scores(n)
-        blocked = np.zeros((n, n), dtype=bool)
-        while True:
-            masked = np.where(blocked, -np.inf, score)
-            i, j = divmod(int(np.argmax(masked)), n)
-            if not masked[i, j] >= threshold:
-                break
+        version = np.zeros(n, dtype=np.int64)
+        heap: list[tuple[float, int, int, int, int]] = []
+        for start in range(0, n, 512):
+            rows = np.arange(start, min(n, start + 512))
+            self._push_best(heap, rows, self._row_scores(rows, alive), threshold, neighbours, version)
+        mapping: dict[int, int] = {}
+        while heap:
+            neg, i, j, vi, vj = heapq.heappop(heap)
+            if not (alive[i] and alive[j]):
+                continue
+            if vi != version[i] or vj != version[j]:
+                # One side grew since this pair was scored: score it again and requeue.
+                score = self._row_scores(np.array([i]), alive)[0, j]
+                if score >= threshold:
+                    heapq.heappush(heap, (-score, i, j, int(version[i]), int(version[j])))
+                continue
             if facts_conflict(self._patterns[self._ids[i]].facts, self._patterns[self._ids[j]].facts):
-                blocked[i, j] = blocked[j, i] = True
                 continue
             keep, drop = (i, j) if self._count[i] >= self._count[j] else (j, i)
             mapping[self._ids[drop]] = self._ids[keep]
             self._absorb(drop, keep)
             alive[drop] = False
-            row = np.where(alive, self._row_scores(n, keep), -np.inf)
-            row[keep] = -np.inf
-            score[keep, :] = score[:, keep] = row
-            score[drop, :] = score[:, drop] = -np.inf
-            # The surviving pattern's facts grew: its earlier conflicts must be checked again.
-            blocked[keep, :] = blocked[:, keep] = False
+            version[keep] += 1
+            rows = np.array([keep])
+            self._push_best(heap, rows, self._row_scores(rows, alive), threshold, neighbours, version)
         for old, new in list(mapping.items()):
             while new in mapping:
                 new = mapping[new]
             mapping[old] = new
         self._compact()
         return mapping
+
+    @staticmethod
+    def _push_best(
+        heap: list[tuple[float, int, int, int, int]],
+        rows: np.ndarray,
+        scores: np.ndarray,
+        threshold: float,
+        neighbours: int,
+        version: np.ndarray,
+    ) -> None:
+        m = min(neighbours, scores.shape[1])
+        best = np.argpartition(-scores, m - 1, axis=1)[:, :m]
+        for r, cols in zip(rows.tolist(), best, strict=True):
+            for c in cols.tolist():
+                score = float(scores[r - rows[0], c])
+                if score >= threshold:
+                    heapq.heappush(heap, (-score, r, c, int(version[r]), int(version[c])))
 
     def _mean_similarities(
         self, n: int, reply_vec: np.ndarray, message_vec: np.ndarray
@@ -171,19 +195,14 @@ class PatternGrouper:
         count = np.maximum(self._count[:n], 1.0)[:, None]
         return self._reply_sum[:n] / count, self._message_sum[:n] / count
 
-    def _pair_scores(self, n: int) -> np.ndarray:
-        r, m = self._means(n)
-        rs, ms = r @ r.T, m @ m.T
+    def _row_scores(self, rows: np.ndarray, alive: np.ndarray) -> np.ndarray:
+        """Joint average-linkage scores of `rows` against every pattern (-inf where not allowed)."""
+        r, m = self._means(alive.shape[0])
+        rs, ms = r[rows] @ r.T, m[rows] @ m.T
         score = self.reply_weight * rs + (1 - self.reply_weight) * ms
         score[(rs < self.reply_floor) | (ms < self.message_floor)] = -np.inf
-        np.fill_diagonal(score, -np.inf)
-        return score
-
-    def _row_scores(self, n: int, row: int) -> np.ndarray:
-        r, m = self._means(n)
-        rs, ms = r @ r[row], m @ m[row]
-        score = self.reply_weight * rs + (1 - self.reply_weight) * ms
-        score[(rs < self.reply_floor) | (ms < self.message_floor)] = -np.inf
+        score[:, ~alive] = -np.inf
+        score[np.arange(rows.shape[0]), rows] = -np.inf
         return score
 
     def _absorb(self, drop_row: int, keep_row: int) -> None:
@@ -226,3 +245,8 @@ class PatternGrouper:
         pattern = _Pattern(row=row)
         self._patterns[pattern_id] = pattern
         return pattern
+
+
+def _reply_key(reply: str) -> bytes:
+    """A short digest of the normalised reply: equal replies, equal keys, without keeping the text."""
+    return hashlib.blake2b(normalise_reply(reply).encode("utf-8"), digest_size=16).digest()

@@ -166,7 +166,7 @@ def lbfgs(
             direction, slope = -g, -float(np.vdot(g, g))
         step = 1.0
         while True:
-            x_new = x + step * direction
+            x_new = (x + step * direction).astype(np.float32)
             f_new, g_new = objective(x_new)
             if f_new <= f + 1e-4 * step * slope or step < 1e-8:
                 break

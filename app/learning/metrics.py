@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -49,7 +50,7 @@ def eval_report(
     auto_threshold: float,
     suggest_threshold: float,
     levels: Sequence[float] = PRECISION_LEVELS,
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """The `pls eval --json` object.
 
     `confidence` is the best pattern's calibrated confidence for each test message, `correct`

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -35,12 +35,28 @@ FEATURE_NAMES: tuple[str, ...] = (
     "in_head",  # 1 when the head knows the pattern
 )
 FEATURE_INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
+# What the calibrator looks at. Support and head membership stay in the explanation but out of
+# the fit: in leave-one-out data they mostly tell one-off patterns apart, and that does not
+# carry over to new traffic.
+CALIBRATION_FEATURES: tuple[str, ...] = (
+    "sim_best",
+    "sim_top3",
+    "vote_share",
+    "sim_margin",
+    "top_sim",
+    "centroid_sim",
+    "head_prob",
+    "head_margin",
+    "posterior_mean",
+    "quality",
+)
 
 # Sharp enough that a neighbour 0.1 less similar counts e^-2 as much: near ties still share.
 VOTE_TEMPERATURE = 0.05
+# Candidates are ranked mostly by the head (the better classifier) with the neighbour vote as a
+# tie-breaker and as the only signal for patterns the head does not know yet.
 HEAD_WEIGHT = 0.7
 _EPS = 1e-4
-ACTIONS = ("auto", "suggest", "none")
 
 
 @dataclass(frozen=True)
@@ -181,7 +197,7 @@ class Decision:
     neighbours: tuple[Hit, ...]
     candidates: tuple[Candidate, ...] = ()
 
-    def explain(self) -> dict[str, object]:
+    def explain(self) -> dict[str, Any]:
         """A JSON-ready account of the decision."""
         return {
             "action": self.action,
