@@ -83,7 +83,7 @@ class IndexWriter:
             row_ids = [r.id for r in rows if r.id is not None]
             try:
                 if examples:
-                    self.store.upsert(to_points(examples, self.embedder.embed([e.text for e in examples])))
+                    self.store.upsert(to_points(examples, list(self.embedder.embed([e.text for e in examples]))))
                 # An example deleted from SQL after its upsert was queued must leave the index too.
                 gone = set(upsert_ids) - {e.id for e in examples}
                 if delete_ids or gone:

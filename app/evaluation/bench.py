@@ -159,8 +159,8 @@ def _populate(
         size = min(CHUNK, n - start)
         source = np.arange(start, start + size) % len(base)
         vectors = normalise(base_vectors[source] + rng.normal(0, NOISE, (size, base_vectors.shape[1])))
-        rows = []
-        for offset, b in enumerate(source):
+        rows: list[dict[str, Any]] = []
+        for offset, b in enumerate(source.tolist()):
             text, label = base[b]
             text = f"{text} #{start + offset}"
             rows.append(
@@ -179,7 +179,7 @@ def _populate(
             )
         with session_scope(services.engine) as session:
             session.execute(insert(Example), rows)
-        cached.cache.put_many(cached.model_id, [r["text"] for r in rows], vectors)
+        cached.cache.put_many(cached.model_id, [str(r["text"]) for r in rows], vectors)
         examples = [Example(**row) for row in rows]
         services.store.upsert(to_points(examples, list(vectors)))
         next_id += size
