@@ -111,3 +111,12 @@ def test_disabled_pattern_never_answers(services: Services) -> None:
         session.get(Pattern, target).status = "disabled"  # type: ignore[union-attr]
     services.memories.forget("default")
     assert services.matcher.match("default", "bedford door code", record=False).pattern_id != target
+
+
+def test_a_message_between_two_patterns_gets_no_answer(services: Services) -> None:
+    clear = services.matcher.match("default", "refund for my booking please", record=False)
+    between = services.matcher.match("default", "refund gift card", record=False)
+    assert clear.confidence > between.confidence
+    assert between.action == "abstain"
+    runner_up = between.explanation.get("runner_up")
+    assert runner_up is not None and runner_up != between.pattern_id
