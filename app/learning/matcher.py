@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from app.config import Settings
+from app.learning.calibration import NEVER
 from app.learning.decision_log import DecisionLog
 from app.learning.memory import MemoryRegistry, TenantMemory
 from app.learning.model import Assessment
@@ -40,6 +41,15 @@ class MatchResult:
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-ready form."""
         return asdict(self)
+
+
+def abstention(
+    tenant: str, reason: str, thresholds: dict[str, float], explanation: dict[str, Any] | None = None
+) -> MatchResult:
+    """No answer: a human sees the message."""
+    return MatchResult(
+        tenant, None, None, 0.0, Action.abstain, DecisionKind.abstain, reason, thresholds, explanation or {}
+    )
 
 
 def action_for(confidence: float, suggest_threshold: float, auto_threshold: float) -> Action:
@@ -96,7 +106,8 @@ class Matcher:
             hits = self.store.search(vector, tenant, self.k)
         except Exception as error:  # fail safe: no answer, a human sees the message
             log.warning("vector search failed for tenant %s: %s", tenant, error)
-            result = self._degraded(tenant, f"vector index unavailable: {error.__class__.__name__}")
+            reason = f"vector index unavailable: {error.__class__.__name__}"
+            result = abstention(tenant, reason, {"suggest": NEVER, "auto": NEVER})
         else:
             result = self._decide(memory, vector, hits)
         result.latency_ms = round((time.perf_counter() - started) * 1000, 3)
@@ -110,24 +121,14 @@ class Matcher:
             model.assess(vector, hits, memory) if model is not None else Assessment.uncalibrated(hits, memory)
         )
         thresholds = {
-            "suggest": model.suggest_threshold if model else 1.0,
-            "auto": model.auto_threshold if model else 1.0,
+            "suggest": model.suggest_threshold if model else NEVER,
+            "auto": model.auto_threshold if model else NEVER,
         }
         explanation = assessment.explanation()
         explanation["calibration_id"] = model.calibration_id if model else None
         if assessment.pattern_id is None:
             reason = assessment.reason or "nothing similar has been learned"
-            return MatchResult(
-                memory.tenant,
-                None,
-                None,
-                0.0,
-                Action.abstain,
-                DecisionKind.abstain,
-                reason,
-                thresholds,
-                explanation,
-            )
+            return abstention(memory.tenant, reason, thresholds, explanation)
         state = memory.patterns[assessment.pattern_id]
         action = action_for(assessment.confidence, thresholds["suggest"], thresholds["auto"])
         decision, reason = decision_for(action, state.status, state.mode)
@@ -143,18 +144,6 @@ class Matcher:
             reason,
             thresholds,
             explanation,
-        )
-
-    def _degraded(self, tenant: str, reason: str) -> MatchResult:
-        return MatchResult(
-            tenant,
-            None,
-            None,
-            0.0,
-            Action.abstain,
-            DecisionKind.abstain,
-            reason,
-            {"suggest": 1.0, "auto": 1.0},
         )
 
     def _record(self, memory: TenantMemory, text: str, result: MatchResult, message_id: int | None) -> str:
