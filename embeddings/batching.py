@@ -41,6 +41,7 @@ class MicroBatchingEmbedder(Embedder):
         self._closed = False
         self._close_lock = threading.Lock()
         self._concurrent = False
+        self._in_flight = 0  # embed calls not yet returned, direct or queued
         # Several workers let batches run side by side on several cores (the inner model must
         # be safe to call from several threads, as an onnxruntime session is).
         self._workers = [
@@ -50,15 +51,25 @@ class MicroBatchingEmbedder(Embedder):
             worker.start()
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed texts through the shared worker; blocks until this call's rows are ready."""
+        """Embed texts; a lone caller runs in its own thread, concurrent ones are batched."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        request = _Request(list(texts))
         with self._close_lock:
             if self._closed:
                 raise RuntimeError("MicroBatchingEmbedder is closed")
-            self._queue.put(request)
-        return request.future.result()
+            # Nobody else is embedding: a hand-off to a worker would only add latency.
+            direct = self._in_flight == 0
+            self._in_flight += 1
+            if not direct:
+                request = _Request(list(texts))
+                self._queue.put(request)
+        try:
+            if direct:
+                return self.inner.embed(texts)
+            return request.future.result()
+        finally:
+            with self._close_lock:
+                self._in_flight -= 1
 
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
         """Same as `embed`: batching happens across callers."""

@@ -195,5 +195,14 @@ def test_several_workers_embed_side_by_side() -> None:
     with ThreadPoolExecutor(8) as pool:
         rows = list(pool.map(batcher.embed_one, [f"text {i}" for i in range(8)]))
     batcher.close()
-    assert inner.peak == 2
+    assert inner.peak == 3  # the first caller embeds in its own thread, both workers beside it
     assert all(np.allclose(row, inner.embed([f"text {i}"])[0]) for i, row in enumerate(rows))
+
+
+def test_a_lone_caller_embeds_in_its_own_thread() -> None:
+    inner = FakeEmbedder()
+    batcher = MicroBatchingEmbedder(inner, workers=2)
+    for i in range(5):
+        batcher.embed_one(f"text {i}")
+    assert batcher.batches == 0  # no hand-off to a worker was needed
+    batcher.close()
