@@ -120,3 +120,18 @@ def test_a_message_between_two_patterns_gets_no_answer(services: Services) -> No
     assert between.action == "abstain"
     runner_up = between.explanation.get("runner_up")
     assert runner_up is not None and runner_up != between.pattern_id
+
+
+def test_readiness_names_a_failing_index(services: Services, store: FlakyStore) -> None:
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+
+    with TestClient(create_app(services=services)) as client:
+        assert client.get("/readyz").status_code == 200
+        store.down = True
+        response = client.get("/readyz")
+        assert response.status_code == 503 and response.json()["checks"]["index"].startswith("error")
+        # Matching still answers: no auto-reply, a human sees it.
+        body = client.post("/api/match", json={"text": "bedford door code"}).json()
+        assert body["decision"] == "abstain"
