@@ -51,12 +51,10 @@ class IndexWriter:
         self.store = store
         self.embedder = embedder
 
-    def write_now(self, examples: Sequence[Example], vectors: Sequence[np.ndarray] | None = None) -> bool:
+    def write_now(self, examples: Sequence[Example], vectors: Sequence[np.ndarray]) -> bool:
         """Try the index write for freshly committed examples; False leaves it to the outbox."""
         ids = [example.id for example in examples if example.id is not None]
         try:
-            if vectors is None:
-                vectors = list(self.embedder.embed([example.text for example in examples]))
             self.store.upsert(to_points(examples, vectors))
         except Exception as error:  # the store is down or refused: the outbox keeps the work
             log.warning("index write of %d examples deferred: %s", len(ids), error)
@@ -83,7 +81,9 @@ class IndexWriter:
             row_ids = [r.id for r in rows if r.id is not None]
             try:
                 if examples:
-                    self.store.upsert(to_points(examples, list(self.embedder.embed([e.text for e in examples]))))
+                    self.store.upsert(
+                        to_points(examples, list(self.embedder.embed([e.text for e in examples])))
+                    )
                 # An example deleted from SQL after its upsert was queued must leave the index too.
                 gone = set(upsert_ids) - {e.id for e in examples}
                 if delete_ids or gone:

@@ -7,8 +7,9 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from app.errors import PatternNotFound, TenantNotFound
-from app.models import Example, Pattern, Tenant
+from app.errors import PatternNotFound
+from app.models import Example, Pattern
+from app.tenants import require_tenant
 
 
 def pattern_view(pattern: Pattern) -> dict[str, Any]:
@@ -31,17 +32,12 @@ def pattern_view(pattern: Pattern) -> dict[str, Any]:
     }
 
 
-def _require_tenant(session: Session, tenant: str) -> None:
-    if session.get(Tenant, tenant) is None:
-        raise TenantNotFound(tenant)
-
-
 def list_patterns(
     engine: Engine, tenant: str, *, status: str | None = None, limit: int = 100, offset: int = 0
 ) -> list[dict[str, Any]]:
     """A page of a tenant's patterns, the largest first."""
     with Session(engine) as session:
-        _require_tenant(session, tenant)
+        require_tenant(session, tenant)
         query = select(Pattern).where(Pattern.tenant == tenant)
         if status is not None:
             query = query.where(Pattern.status == status)
@@ -54,7 +50,7 @@ def get_pattern(
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """A pattern and its newest examples; another tenant's pattern is simply not found."""
     with Session(engine) as session:
-        _require_tenant(session, tenant)
+        require_tenant(session, tenant)
         pattern = session.get(Pattern, pattern_id)
         if pattern is None or pattern.tenant != tenant:
             raise PatternNotFound(pattern_id)

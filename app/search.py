@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from app.errors import InvalidInput, TenantNotFound
-from app.models import Example, Tenant
+from app.errors import InvalidInput
+from app.models import Example
+from app.tenants import require_tenant
 from app.text import clean_text
 from embeddings.base import Embedder
 from indexer.store import VectorStore
@@ -41,8 +42,7 @@ class SearchService:
             raise InvalidInput("limit", "must be between 1 and 100")
         query = clean_text(query, "q", self.max_chars)
         with Session(self.engine) as session:
-            if session.get(Tenant, tenant) is None:
-                raise TenantNotFound(tenant)
+            require_tenant(session, tenant)
             hits = self.store.search(self.embedder.embed_one(query), tenant, limit)
             ids = [hit.example_id for hit in hits]
             rows = session.exec(

@@ -8,10 +8,16 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from app.db import session_scope
-from app.errors import Conflict, InvalidInput
+from app.errors import Conflict, InvalidInput, TenantNotFound
 from app.models import Tenant
 
 _TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+def require_tenant(session: Session, tenant: str) -> None:
+    """TenantNotFound unless the tenant exists."""
+    if session.get(Tenant, tenant) is None:
+        raise TenantNotFound(tenant)
 
 
 def create_tenant(engine: Engine, tenant_id: str, name: str) -> Tenant:

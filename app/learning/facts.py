@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from app.text import normalise_for_hash
+
 _SLOT = re.compile(r"\{\{[^{}]*\}\}|\{[A-Za-z_][\w ]*\}")
 _WS = re.compile(r"\s+")
 # What replaces a slot or a taken fact: not a word, so "to {{Shop}} Cart" never reads "to Cart".
@@ -82,7 +84,7 @@ _DIGITS = re.compile(r"\d[\d,]*")
 
 def normalise_reply(text: str) -> str:
     """The reply with case folded and whitespace collapsed: equal texts here are one reply."""
-    return _WS.sub(" ", text.casefold()).strip()
+    return normalise_for_hash(text)
 
 
 def strip_slots(text: str) -> str:

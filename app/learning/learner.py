@@ -11,11 +11,11 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from app.db import session_scope
-from app.errors import InvalidInput, TenantNotFound
+from app.errors import InvalidInput
 from app.indexing import IndexWriter, enqueue
 from app.learning.facts import key_facts, normalise_reply
 from app.learning.memory import MemoryRegistry, PatternState, TenantMemory
-from app.models import Decision, Example, ExampleStatus, Pattern, PatternStatus, Tenant, utcnow
+from app.models import Decision, Example, ExampleStatus, Pattern, PatternStatus, utcnow
 from app.text import clean_text, fingerprint
 from embeddings.base import Embedder
 
@@ -103,8 +103,7 @@ class Learner:
         progress: Callable[[int], None] | None = None,
     ) -> LearnSummary:
         """Learn interactions in order, as if operators had sent them one by one."""
-        self._require_tenant(tenant)
-        memory = self.memories.get(tenant)
+        memory = self.memories.get(tenant)  # raises TenantNotFound
         summary = LearnSummary()
         chunk: list[Interaction] = []
         for interaction in interactions:
@@ -119,11 +118,6 @@ class Learner:
             if progress:
                 progress(len(chunk))
         return summary
-
-    def _require_tenant(self, tenant: str) -> None:
-        with Session(self.engine) as session:
-            if session.get(Tenant, tenant) is None:
-                raise TenantNotFound(tenant)
 
     def _learn_chunk(
         self, memory: TenantMemory, chunk: Sequence[Interaction], source: str, summary: LearnSummary

@@ -5,11 +5,11 @@ from __future__ import annotations
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from app.errors import TenantNotFound
 from app.learning.grouping import PatternGrouper
 from app.learning.memory import PatternState, TenantMemory
 from app.learning.model import ConfidenceModel
-from app.models import Calibration, Example, ExampleStatus, Pattern, Tenant
+from app.models import Calibration, Example, ExampleStatus, Pattern
+from app.tenants import require_tenant
 from embeddings.base import Embedder
 
 SEARCHABLE = (ExampleStatus.active, ExampleStatus.gold)
@@ -45,8 +45,7 @@ class MemoryLoader:
 
     def __call__(self, tenant: str) -> TenantMemory:
         with Session(self.engine) as session:
-            if session.get(Tenant, tenant) is None:
-                raise TenantNotFound(tenant)
+            require_tenant(session, tenant)
             patterns = session.exec(select(Pattern).where(Pattern.tenant == tenant)).all()
             examples = active_examples(session, tenant)
             calibration = latest_calibration(session, tenant)
