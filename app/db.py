@@ -44,8 +44,9 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema up to the newest migration."""
-    command.upgrade(alembic_config(engine), "head")
+    """Bring the schema up to the newest migration of every branch."""
+    # "heads": features may add migrations on parallel branches until a merge revision joins them.
+    command.upgrade(alembic_config(engine), "heads")
 
 
 @contextmanager
