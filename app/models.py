@@ -131,6 +131,8 @@ class Example(SQLModel, table=True):
     void_reason: str | None = None
     text_hash: str = Field(max_length=64, description="Hash of the normalised message + reply.")
     source: str = Field(default="api", max_length=32)
+    # When the customer sent the message (imports keep the original time); None = created_at.
+    occurred_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -290,5 +292,53 @@ class TenantPolicy(SQLModel, table=True):
     operator_lockout_hours: float = 4.0
     escalation_phrases: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     repeat_window_s: int = 120
-    repeat_limit: int = 4
+    repeat_limit: int = 3
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ImportRun(SQLModel, table=True):
+    """One import of a history file: where it got to, so a killed import resumes there."""
+
+    __table_args__ = (Index("ix_importrun_file", "tenant", "kind", "fingerprint"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant: str = Field(foreign_key="tenant.id", max_length=64)
+    kind: str = Field(max_length=16)  # pairs | openphone
+    path: str
+    fingerprint: str = Field(max_length=64, description="sha256 of the file and the import options.")
+    position: int = 0  # records (lines, or customer turns) committed so far
+    total: int | None = None
+    status: str = Field(default="running", max_length=16)  # running | done
+    counts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    started_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+
+
+class PatternCandidate(SQLModel, table=True):
+    """A group of examples that say the same thing, found by discovery, awaiting approval."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant: str = Field(foreign_key="tenant.id", index=True, max_length=64)
+    size: int
+    per_day: float
+    cohesion: float
+    reply: str = Field(description="The representative reply (the group's medoid).")
+    example_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    pattern_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default="open", max_length=16)  # open | approved | dismissed
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class IndexRebuild(SQLModel, table=True):
+    """A `pls reindex` run: its target collection and how far it got, so a killed one resumes."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    target: str = Field(max_length=128)
+    model_id: str = Field(max_length=200)
+    last_example_id: int = 0
+    written: int = 0
+    status: str = Field(default="running", max_length=16)  # running | done | abandoned
+    started_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
