@@ -292,7 +292,7 @@ class TenantPolicy(SQLModel, table=True):
     operator_lockout_hours: float = 4.0
     escalation_phrases: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     repeat_window_s: int = 120
-    repeat_limit: int = 3
+    repeat_limit: int = 4
     updated_at: datetime = Field(default_factory=utcnow)
 
 
