@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from app.cli_history import discover, import_cli, index_cli
 from app.config import get_settings
 from app.errors import PLSError
 
@@ -19,6 +20,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 cli = typer.Typer(help="PLS: the pattern learning service.", no_args_is_help=True, add_completion=False)
 model_cli = typer.Typer(help="The embedding model.", no_args_is_help=True)
 cli.add_typer(model_cli, name="model")
+cli.add_typer(import_cli, name="import")
+cli.add_typer(index_cli, name="index")
+cli.command()(discover)
 
 TenantOpt = Annotated[str, typer.Option("--tenant", "-t", help="Tenant (business) id.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]

@@ -43,6 +43,21 @@ class Settings(BaseSettings):
     outbox_interval_s: float = 2.0
     wait_timeout_s: float = Field(60.0, description="How long `pls wait` waits for DB and Qdrant.")
 
+    # History import, discovery and index maintenance (issue 4).
+    void_below: float = Field(0.5, ge=0.0, le=1.0, description="Imported examples scoring less are voided.")
+    discovery_similarity: float = Field(
+        0.5, gt=0.0, lt=1.0, description="Average joint similarity that keeps examples in one candidate."
+    )
+    discovery_reply_weight: float = Field(0.7, ge=0.0, le=1.0, description="Reply share of that similarity.")
+    discovery_min_size: int = Field(3, ge=2, description="Fewest examples a candidate pattern has.")
+    discovery_min_share: float = Field(
+        0.005, ge=0.0, le=0.2, description="...or this share of the tenant's examples (capped at 20)."
+    )
+    discovery_max_examples: int = Field(
+        4000, ge=100, description="Above this, examples are pre-grouped before clustering."
+    )
+    verify_sample: int = Field(500, ge=1, description="Points `pls index verify` compares in full.")
+
     @field_validator("var_dir", "cache_dir", "qdrant_path", mode="after")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:

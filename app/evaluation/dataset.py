@@ -16,6 +16,7 @@ class DatasetError(PLSError):
         super().__init__(f"{path}:{line}: {message}")
         self.path = path
         self.line = line
+        self.reason = message
 
 
 @dataclass(frozen=True)
@@ -36,16 +37,25 @@ def read_pairs(path: Path, *, require_reply: bool, max_chars: int = 4000) -> lis
         raise DatasetError(path, 0, f"cannot read file: {error.strerror}") from error
     pairs: list[Pair] = []
     for number, line in enumerate(raw.splitlines(), start=1):
-        try:
-            decoded = line.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise DatasetError(path, number, f"invalid UTF-8 at byte {error.start}") from error
-        if not decoded.strip():
-            continue
-        pairs.append(_parse_line(path, number, decoded, require_reply, max_chars))
+        pair = parse_pair_line(path, number, line, require_reply=require_reply, max_chars=max_chars)
+        if pair is not None:
+            pairs.append(pair)
     if not pairs:
         raise DatasetError(path, 0, "no examples in file")
     return pairs
+
+
+def parse_pair_line(
+    path: Path, number: int, line: bytes, *, require_reply: bool, max_chars: int = 4000
+) -> Pair | None:
+    """One raw line as a Pair (None for a blank line); DatasetError when it is unusable."""
+    try:
+        decoded = line.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise DatasetError(path, number, f"invalid UTF-8 at byte {error.start}") from error
+    if not decoded.strip():
+        return None
+    return _parse_line(path, number, decoded, require_reply, max_chars)
 
 
 def _parse_line(path: Path, number: int, line: str, require_reply: bool, max_chars: int) -> Pair:

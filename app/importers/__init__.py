@@ -1,0 +1,1 @@
+"""History importers: pairs files and OpenPhone message exports, learned as examples."""
