@@ -128,13 +128,17 @@ def calibrate(tenant: TenantOpt = "default") -> None:
 
 
 @cli.command()
-def reindex() -> None:
-    """Rebuild the vector index from SQL into a fresh collection, then switch over."""
+def reindex(
+    fresh: Annotated[bool, typer.Option("--fresh", help="Start over instead of resuming.")] = False,
+) -> None:
+    """Rebuild the vector index from SQL into a fresh collection, then switch over (resumable)."""
     from app.reindex import reindex_all
 
     services = _services()
     try:
-        count = reindex_all(services, progress=sys.stderr.isatty())
+        count = reindex_all(
+            services, progress=sys.stderr.isatty(), fresh=fresh, log_line=lambda m: typer.echo(m, err=True)
+        )
     finally:
         services.close()
     typer.echo(f"reindexed {count} examples")

@@ -6,7 +6,7 @@ import json
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, Literal, NoReturn
 
 import typer
 
@@ -181,3 +181,51 @@ def discover(
         typer.echo(f"#{c['id']}  {c['size']} examples, {c['per_day']}/day  -> {reply[:100]}")
         for example in c["examples"][:3]:
             typer.echo(f"      {example['text'][:90]!r}")
+
+
+@index_cli.command("verify")
+def index_verify(
+    repair: Annotated[bool, typer.Option("--repair", help="Fix what differs (upsert, delete, or reindex).")] = False,
+    sample: Annotated[int | None, typer.Option(min=0, help="Points whose payload and vector are compared.")] = None,
+    all_payloads: Annotated[bool, typer.Option("--all", help="Compare the payload of every point.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Compare SQL and the vector index: counts, ids, payloads and a sample of vectors.
+
+    Exits 1 when something differs (after --repair: when something still differs).
+    """
+    from app.index_check import verify
+
+    services = _services()
+    try:
+        size = services.settings.verify_sample if sample is None else sample
+        payloads: Literal["sample", "all"] = "all" if all_payloads else "sample"
+        report = verify(services, sample=size, payloads=payloads, repair=repair)
+        if repair and report.repaired:
+            report.repaired = dict(report.repaired)
+            after = verify(services, sample=size, payloads=payloads)
+            after.repaired = report.repaired
+            report = after
+    finally:
+        services.close()
+    data = report.as_dict()
+    if as_json:
+        typer.echo(json.dumps(data, default=str))
+    else:
+        typer.echo(f"SQL examples {data['sql_count']}, index points {data['index_count']}")
+        for tenant, counts in data["tenants"].items():
+            typer.echo(f"  {tenant}: SQL {counts['sql']}, index {counts['index']}")
+        if data["model_changed"]:
+            typer.echo(f"index built with {data['index_model']}, configured {data['model']}: reindex needed")
+        for key in ("missing", "extra", "payload_mismatch", "vector_mismatch"):
+            if data[f"{key}_count"]:
+                typer.echo(f"{key.replace('_', ' ')}: {data[f'{key}_count']} (e.g. {data[key][:5]})")
+        typer.echo(
+            f"checked {data['payloads_checked']} payloads, {data['vectors_checked']} vectors; "
+            f"{data['pending_outbox']} index writes pending"
+        )
+        if data["repaired"]:
+            typer.echo(f"repaired: {data['repaired']}")
+        typer.echo("index matches SQL" if data["ok"] else "index differs from SQL")
+    if not report.ok:
+        raise typer.Exit(1)

@@ -224,24 +224,36 @@ class EdgeStore(VectorStore):
         threading.Thread(target=run, name="edge-optimize", daemon=True).start()
         return future
 
-    def begin_rebuild(self) -> EdgeRebuild:
-        """Start filling a fresh generation beside the live one."""
+    def begin_rebuild(self, resume: str | None = None) -> EdgeRebuild:
+        """Start filling a fresh generation beside the live one, or reopen the one named `resume`."""
         if not self._maintenance.acquire(blocking=False):
             raise IndexBusy("a rebuild or optimize is already running")
         try:
+            root = self._live.root
+            pending = edge_files.read_rebuild(root)
+            directory = edge_files.generation_dir(root, pending) if pending is not None else None
+            if pending is not None and directory is not None and directory.name == resume and directory.is_dir():
+                self._rebuild = EdgeRebuild(self, pending, self._live.load(directory))
+                return self._rebuild
+            if directory is not None:  # a suspended rebuild nobody resumes any more
+                shutil.rmtree(directory, ignore_errors=True)
             number = self._live.next_number()
-            self._rebuild = EdgeRebuild(self, number, self._live.create(number))
+            shard = self._live.create(number)
+            edge_files.write_rebuild(root, number)
+            self._rebuild = EdgeRebuild(self, number, shard)
         except BaseException:
             self._maintenance.release()
             raise
         return self._rebuild
 
-    def _finish_rebuild(self, rebuild: EdgeRebuild, shard: qe.EdgeShard | None) -> None:
-        """Called by EdgeRebuild: make its shard live (or drop it), then free maintenance."""
+    def _finish_rebuild(self, rebuild: EdgeRebuild, shard: qe.EdgeShard | None, keep: bool = False) -> None:
+        """Called by EdgeRebuild: make its shard live (or drop it, or keep it), then free maintenance."""
         try:
             if shard is not None:
                 with self._writes:
                     self._live.switch(rebuild.number, shard)
+            if not keep:
+                edge_files.write_rebuild(self._live.root, None)
         finally:
             self._rebuild = None
             self._maintenance.release()
@@ -252,7 +264,8 @@ class EdgeStore(VectorStore):
         if cancel is not None:
             cancel()
         if self._rebuild is not None:
-            self._rebuild.abort()
+            # Closing mid-rebuild (an interrupted `pls reindex`) keeps it for a resume.
+            self._rebuild.suspend()
         with self._maintenance:
             self._live.close()
 
@@ -263,6 +276,7 @@ class EdgeRebuild(Rebuild):
     def __init__(self, store: EdgeStore, number: int, shard: qe.EdgeShard) -> None:
         self.number = number
         self.directory = edge_files.generation_dir(store._live.root, number)
+        self.name = self.directory.name
         self._store = store
         self._shard: qe.EdgeShard | None = shard
 
@@ -280,6 +294,21 @@ class EdgeRebuild(Rebuild):
     def count(self) -> int:
         """Points written to the new generation so far."""
         return self._open().count(qe.CountRequest(exact=True))
+
+    def checkpoint(self) -> None:
+        """Flush the new generation to disk."""
+        self._open().flush()
+
+    def suspend(self) -> None:
+        """Flush and close the new generation, keeping it on disk for a later resume."""
+        if self._shard is None:
+            return
+        shard, self._shard = self._shard, None
+        try:
+            shard.flush()
+            shard.close()
+        finally:
+            self._store._finish_rebuild(self, None, keep=True)
 
     def commit(self) -> None:
         """Optimize the new generation (off-process), then make it live and drop the old one."""

@@ -2,6 +2,7 @@
 
 <root>/.lock          held (flock) by the one EdgeStore that owns the directory
 <root>/CURRENT        name of the live generation, replaced atomically
+<root>/REBUILD        name of a generation being rebuilt (kept across restarts to resume it)
 <root>/gen-000001/    one edge shard per generation
 """
 
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import IO
 
 POINTER = "CURRENT"
+REBUILD = "REBUILD"
 LOCK = ".lock"
 _GEN = re.compile(r"^gen-(\d{6,})$")
 
@@ -63,11 +65,32 @@ def write_pointer(root: Path, generation: int) -> None:
 
 
 def sweep(root: Path, keep: int | None) -> None:
-    """Remove every generation but `keep`: half-built rebuilds and copies a crash left behind."""
+    """Remove every generation but `keep` and a resumable rebuild: copies a crash left behind."""
     (root / f"{POINTER}.tmp").unlink(missing_ok=True)
+    rebuilding = read_rebuild(root)
     for generation in generations(root):
-        if generation != keep:
+        if generation not in (keep, rebuilding):
             shutil.rmtree(generation_dir(root, generation), ignore_errors=True)
+
+
+def read_rebuild(root: Path) -> int | None:
+    """The generation a rebuild is filling (None when no rebuild is pending)."""
+    try:
+        name = (root / REBUILD).read_text().strip()
+    except FileNotFoundError:
+        return None
+    match = _GEN.match(name)
+    return int(match.group(1)) if match else None
+
+
+def write_rebuild(root: Path, generation: int | None) -> None:
+    """Mark `generation` as a pending rebuild (None: no rebuild pending)."""
+    if generation is None:
+        (root / REBUILD).unlink(missing_ok=True)
+        return
+    tmp = root / f"{REBUILD}.tmp"
+    tmp.write_text(generation_dir(root, generation).name + "\n")
+    os.replace(tmp, root / REBUILD)
 
 
 def lock(root: Path) -> IO[str]:

@@ -234,12 +234,17 @@ class ServerStore(VectorStore):
 
     # -- maintenance ---------------------------------------------------------------------
 
-    def begin_rebuild(self) -> ServerRebuild:
-        """Create the next `<alias>_<n>` collection to fill beside the live one."""
+    def begin_rebuild(self, resume: str | None = None) -> ServerRebuild:
+        """Create the next `<alias>_<n>` collection to fill beside the live one, or reopen `resume`."""
         if not self._maintenance.acquire(blocking=False):
             raise IndexBusy("a rebuild is already running in this process")
         try:
             with self._serial:
+                live = self.live_collection()
+                existing = [self._collection_name(n) for n in self.generations()]
+                if resume is not None and resume != live and resume in existing:
+                    return ServerRebuild(self, resume)
+                # Unresumed collections stay until drop_orphans: another instance may own them.
                 name = self._collection_name(max([0, *self.generations()]) + 1)
                 self._create_collection(name)
         except BaseException:
@@ -287,6 +292,7 @@ class ServerRebuild(Rebuild):
 
     def __init__(self, store: ServerStore, collection: str) -> None:
         self.collection = collection
+        self.name = collection
         self._store = store
         self._open = True
 
@@ -304,6 +310,13 @@ class ServerRebuild(Rebuild):
         self._check()
         with self._store._serial:
             return self._store._client.count(self.collection, exact=True).count
+
+    def suspend(self) -> None:
+        """Stop here; the collection stays on the server for a later resume (writes waited)."""
+        if not self._open:
+            return
+        self._open = False
+        self._store._maintenance.release()
 
     def commit(self) -> None:
         """Wait for indexing, switch the alias atomically, then drop the old collection."""

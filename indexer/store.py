@@ -116,8 +116,14 @@ class VectorStore(ABC):
         return False
 
     @abstractmethod
-    def begin_rebuild(self) -> Rebuild:
-        """Start filling a fresh collection that replaces the live one on `commit()`."""
+    def begin_rebuild(self, resume: str | None = None) -> Rebuild:
+        """Start filling a fresh collection that replaces the live one on `commit()`.
+
+        `resume` names a rebuild an earlier process suspended (or died during): if it is still
+        there it is reopened with what it holds, otherwise a fresh one starts. A suspended
+        rebuild not resumed is abandoned (the edge engine deletes it; a server keeps it for
+        `drop_orphans`, since another instance may own it).
+        """
 
     @abstractmethod
     def close(self) -> None:
@@ -127,6 +133,8 @@ class VectorStore(ABC):
 class Rebuild(ABC):
     """A collection being rebuilt beside the live one; searches keep using the old one."""
 
+    name: str  # what `begin_rebuild(resume=...)` takes to continue this rebuild later
+
     @abstractmethod
     def upsert(self, points: Sequence[IndexPoint]) -> None:
         """Add points to the new collection."""
@@ -134,6 +142,13 @@ class Rebuild(ABC):
     @abstractmethod
     def count(self) -> int:
         """Points written to the new collection so far."""
+
+    def checkpoint(self) -> None:  # noqa: B027 - engines that write durably have nothing to do
+        """Make every point written so far durable, so a resumed rebuild may skip them."""
+
+    @abstractmethod
+    def suspend(self) -> None:
+        """Stop filling but keep what was written, for `begin_rebuild(resume=name)` later."""
 
     @abstractmethod
     def commit(self) -> None:

@@ -295,3 +295,20 @@ def test_build_store_picks_the_engine_from_the_url(fast_dir: Path) -> None:
         store.upsert(make_points(unit_vectors(3)))
         assert store.count() == 3
         store.close()
+
+
+def test_a_suspended_rebuild_resumes_with_what_it_holds(store: VectorStore) -> None:
+    store.upsert(make_points(unit_vectors(10)))
+    new = unit_vectors(8, seed=3)
+    rebuild = store.begin_rebuild()
+    rebuild.upsert(make_points(new[:5], first_id=100))
+    rebuild.checkpoint()
+    rebuild.suspend()
+    # Suspended: the live collection is untouched and maintenance is free again.
+    assert store.example_ids() == set(range(10))
+    resumed = store.begin_rebuild(resume=rebuild.name)
+    assert (resumed.name, resumed.count()) == (rebuild.name, 5)
+    resumed.upsert(make_points(new[5:], first_id=105))
+    resumed.commit()
+    assert store.example_ids() == set(range(100, 108))
+    assert store.search(new[6], "acme", 1)[0].example_id == 106

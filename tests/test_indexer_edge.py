@@ -143,7 +143,7 @@ def test_close_stops_a_running_optimize_and_leaves_old_generation(fast_dir: Path
     reopened.close()
 
 
-def test_half_built_generation_is_removed_on_reopen(fast_dir: Path) -> None:
+def test_a_rebuild_killed_half_way_is_kept_to_resume_and_dropped_if_not(fast_dir: Path) -> None:
     root = fast_dir / "idx"
     store = EdgeStore(root, DIM)
     store.upsert(make_points(unit_vectors(30)))
@@ -155,13 +155,23 @@ def test_half_built_generation_is_removed_on_reopen(fast_dir: Path) -> None:
         f"store = EdgeStore(sys.argv[1], {DIM}, optimize_rebuilds=False)\n"
         "rebuild = store.begin_rebuild()\n"
         f"rebuild.upsert([IndexPoint(900, 1, 'acme', 'active', np.ones({DIM}, np.float32))])\n"
+        "rebuild.checkpoint()\n"
         "os._exit(3)\n"
     )
     assert subprocess.run([sys.executable, "-c", crash, str(root)], timeout=60).returncode == 3
+    reopened = EdgeStore(root, DIM, optimize_rebuilds=False)
+    # The live generation is untouched; the half-built one waits for a resume.
     assert generation_dirs(root) == ["gen-000001", "gen-000002"]
-    reopened = EdgeStore(root, DIM)
-    assert generation_dirs(root) == ["gen-000001"]
     assert reopened.example_ids() == set(range(30))
+    rebuild = reopened.begin_rebuild(resume="gen-000002")
+    assert rebuild.count() == 1
+    rebuild.suspend()
+    # A rebuild that does not resume it drops it.
+    fresh = reopened.begin_rebuild()
+    assert fresh.count() == 0
+    assert generation_dirs(root) == ["gen-000001", fresh.name]
+    fresh.abort()
+    assert generation_dirs(root) == ["gen-000001"]
     reopened.close()
 
 
