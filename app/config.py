@@ -58,6 +58,25 @@ class Settings(BaseSettings):
     )
     verify_sample: int = Field(500, ge=1, description="Points `pls index verify` compares in full.")
 
+    # The live flow: webhooks, conversations, sending (issue 3).
+    openphone_webhook_secret: str | None = Field(
+        None, description="Webhook signing secret (base64, or whsec_...); a line may override it."
+    )
+    webhook_tolerance_s: int = Field(300, ge=1, description="Largest clock skew of a signed delivery.")
+    webhook_max_bytes: int = Field(64 * 1024, ge=1024, description="Largest webhook body accepted.")
+    shadow: bool = Field(True, description="Global shadow switch: only record what PLS would do.")
+    sender: Literal["dry-run", "openphone"] = "dry-run"
+    openphone_api_key: str | None = None
+    openphone_api_url: str = "https://api.openphone.com"
+    send_max_attempts: int = Field(4, ge=1, description="Send attempts before a human takes over.")
+    send_retry_s: float = Field(5.0, ge=0.0, description="First retry delay; doubles per attempt.")
+    send_timeout_s: float = Field(10.0, gt=0.0)
+    burst_window_s: float = Field(90.0, ge=0.0, description="Customer messages this close are one turn.")
+    conversation_gap_min_s: float = Field(1800.0, gt=0.0, description="Shortest silence that ends a thread.")
+    conversation_gap_max_s: float = Field(86400.0, gt=0.0, description="A silence this long always does.")
+    conversation_gap_factor: float = Field(8.0, gt=1.0, description="Silence vs the thread's usual gap.")
+    operator_seconds_per_reply: float = Field(45.0, ge=0.0, description="Operator time one reply costs.")
+
     @field_validator("var_dir", "cache_dir", "qdrant_path", mode="after")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:

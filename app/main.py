@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from app.api.routes import health, learning, patterns, search, tenants
+from app.api.routes import health, learning, lines, live, metrics, patterns, search, tenants, webhooks
 from app.config import Settings, get_settings
 from app.errors import Conflict, IndexUnavailable, InvalidInput, NotFound
 from app.services import Services, build_services
@@ -30,9 +30,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         app.state.services = services or build_services(settings)
         workers = BackgroundWorkers(app.state.services)
         workers.start()
+        app.state.services.flow.start()  # the live flow's worker: decide, learn, send
         try:
             yield
         finally:
+            app.state.services.flow.stop()
             workers.stop()
             if own:
                 app.state.services.close()
@@ -43,7 +45,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         description="Learns replies from operators; matches messages with calibrated confidence.",
         lifespan=lifespan,
     )
-    for module in (health, learning, search, patterns, tenants):
+    for module in (health, learning, search, patterns, tenants, webhooks, lines, metrics, live):
         app.include_router(module.router)
     _install_error_handlers(app)
     _install_body_limit(app)

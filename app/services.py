@@ -10,14 +10,19 @@ from sqlalchemy import Engine
 
 from app.config import Settings
 from app.db import make_engine, migrate
+from app.flow.live import LiveHub
+from app.flow.worker import LiveFlow
 from app.indexing import IndexWriter
 from app.learning.calibrate import CalibrationService
 from app.learning.decision_log import DecisionLog
+from app.learning.feedback import calibration_rows
 from app.learning.learner import Learner
 from app.learning.loader import MemoryLoader
 from app.learning.matcher import Matcher
 from app.learning.memory import MemoryRegistry
 from app.search import SearchService
+from app.sending.base import Sender
+from app.sending.factory import build_sender
 from embeddings.base import Embedder
 from embeddings.factory import build_embedder
 from indexer.factory import build_store
@@ -41,9 +46,14 @@ class Services:
     decisions: DecisionLog
     calibration: CalibrationService
     search: SearchService
+    live: LiveHub
+    sender: Sender
+    flow: LiveFlow
 
     def close(self) -> None:
         """Write queued decisions, then release the index, the embedder and the database pool."""
+        self.flow.stop()
+        self.sender.close()
         self.decisions.close()
         self.store.close()
         self.embedder.close()
@@ -56,6 +66,7 @@ def build_services(
     embedder: Embedder | None = None,
     store: VectorStore | None = None,
     engine: Engine | None = None,
+    sender: Sender | None = None,
 ) -> Services:
     """Wire the service from settings; tests pass their own parts in."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the bundled model never reaches for a hub
@@ -77,10 +88,24 @@ def build_services(
     memories = MemoryRegistry(MemoryLoader(engine, embedder))
     index_writer = IndexWriter(engine, store, embedder)
     learner = Learner(engine, embedder, memories, index_writer, max_chars=settings.max_text_chars)
-    calibration = CalibrationService(engine, embedder, store, memories, settings)
+    calibration = CalibrationService(
+        engine, embedder, store, memories, settings, feedback=lambda tenant: calibration_rows(engine, tenant)
+    )
     decisions = DecisionLog(engine)
     matcher = Matcher(engine, embedder, store, memories, settings, decisions)
     search = SearchService(engine, embedder, store, max_chars=settings.max_text_chars)
+    live = LiveHub()
+    sender = sender or build_sender(settings)
+    flow = LiveFlow(
+        engine,
+        settings,
+        matcher=matcher,
+        learner=learner,
+        decisions=decisions,
+        memories=memories,
+        sender=sender,
+        hub=live,
+    )
     return Services(
         settings=settings,
         engine=engine,
@@ -93,4 +118,7 @@ def build_services(
         decisions=decisions,
         calibration=calibration,
         search=search,
+        live=live,
+        sender=sender,
+        flow=flow,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -13,7 +14,12 @@ from sqlmodel import Session, col
 
 from app.config import Settings
 from app.db import session_scope
-from app.learning.calibration import build_calibration_set, choose_thresholds, expected_calibration_error
+from app.learning.calibration import (
+    FeedbackRow,
+    build_calibration_set,
+    choose_thresholds,
+    expected_calibration_error,
+)
 from app.learning.loader import active_examples
 from app.learning.memory import MemoryRegistry
 from app.learning.model import ConfidenceModel, PatternStatsView
@@ -37,7 +43,9 @@ class CalibrationService:
         store: VectorStore,
         memories: MemoryRegistry,
         settings: Settings,
+        feedback: Callable[[str], Sequence[FeedbackRow]] | None = None,
     ) -> None:
+        self.feedback = feedback  # operators' verdicts, joined to the replayed rows
         self.engine = engine
         self.embedder = embedder
         self.store = store
@@ -69,6 +77,7 @@ class CalibrationService:
             PatternStatsView(memory),
             k=k,
             max_examples=self.settings.calibration_sample,
+            feedback=self.feedback(tenant) if self.feedback else (),
         )
         if len(cal) == 0 or cal.correct.all() and len(cal) < MIN_EXAMPLES:
             return {"tenant": tenant, "fitted": False, "reason": "not enough evidence to calibrate"}

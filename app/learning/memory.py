@@ -53,6 +53,11 @@ class PatternState:
             )
         self._stats = None
 
+    def set_posterior(self, alpha: float, beta: float) -> None:
+        """Take a feedback posterior moved by an operator's verdict."""
+        self.alpha, self.beta = alpha, beta
+        self._stats = None
+
     def stats(self) -> PatternStats:
         """The view the scorer needs (cached until the pattern changes)."""
         if self._stats is None:
