@@ -88,7 +88,9 @@ def post_standard(client: TestClient, payload: Any, msg_id: str, secret: str = S
     """POST a delivery signed the Standard Webhooks way."""
     body = json.dumps(payload).encode()
     headers = sign_standard(body, secret, msg_id, int(time.time()))
-    return client.post("/webhooks/openphone", content=body, headers={"content-type": "application/json", **headers})
+    return client.post(
+        "/webhooks/openphone", content=body, headers={"content-type": "application/json", **headers}
+    )
 
 
 def add_line(client: TestClient, tenant: str = "default", **extra: Any) -> dict[str, Any]:
@@ -99,7 +101,9 @@ def add_line(client: TestClient, tenant: str = "default", **extra: Any) -> dict[
     return response.json()  # type: ignore[no-any-return]
 
 
-def install_model(services: Services, tenant: str = "default", suggest: float = 0.6, auto: float = 0.9) -> None:
+def install_model(
+    services: Services, tenant: str = "default", suggest: float = 0.6, auto: float = 0.9
+) -> None:
     """A confidence model that trusts similarity alone: sigmoid(12 * sim_best - 6).
 
     Real calibration needs far more data than a test holds; this keeps decisions predictable
@@ -111,7 +115,9 @@ def install_model(services: Services, tenant: str = "default", suggest: float = 
 
 def pattern_for(services: Services, reply: str, tenant: str = "default") -> Pattern:
     with Session(services.engine) as session:
-        return session.exec(select(Pattern).where(Pattern.tenant == tenant, Pattern.response_text == reply)).one()
+        return session.exec(
+            select(Pattern).where(Pattern.tenant == tenant, Pattern.response_text == reply)
+        ).one()
 
 
 def later(seconds: float) -> datetime:

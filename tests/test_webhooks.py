@@ -31,7 +31,9 @@ from tests.flow_helpers import (
 
 
 @pytest.fixture
-def services(settings: Settings, tmp_path: Path, fake_embedder: FakeEmbedder, db_url: str) -> Iterator[Services]:
+def services(
+    settings: Settings, tmp_path: Path, fake_embedder: FakeEmbedder, db_url: str
+) -> Iterator[Services]:
     configured = settings.model_copy(update={"openphone_webhook_secret": SECRET})
     built = build_services(
         configured,
@@ -55,7 +57,9 @@ def count(services: Services, model: type) -> int:
         return int(session.exec(select(func.count()).select_from(model)).one())
 
 
-def test_signed_inbound_message_is_stored_threaded_and_decided(client: TestClient, services: Services) -> None:
+def test_signed_inbound_message_is_stored_threaded_and_decided(
+    client: TestClient, services: Services
+) -> None:
     response = post_legacy(client, message_event("what's the door code for bedford"))
     assert response.status_code == 202, response.text
     body = response.json()
@@ -71,10 +75,15 @@ def test_signed_inbound_message_is_stored_threaded_and_decided(client: TestClien
         assert session.get(Conversation, message.conversation_id).customer_number == CUSTOMER  # type: ignore[union-attr]
 
 
-def test_standard_webhooks_envelope_and_signature_are_accepted(client: TestClient, services: Services) -> None:
+def test_standard_webhooks_envelope_and_signature_are_accepted(
+    client: TestClient, services: Services
+) -> None:
     legacy = message_event("are you open on sunday")
-    payload = {"type": "message.received", "timestamp": int(time.time()), "data": {
-        "resource": legacy["data"]["object"], "context": {"phoneNumber": "+15550001000"}}}
+    payload = {
+        "type": "message.received",
+        "timestamp": int(time.time()),
+        "data": {"resource": legacy["data"]["object"], "context": {"phoneNumber": "+15550001000"}},
+    }
     response = post_standard(client, payload, msg_id="msg_2Lxyz")
     assert response.status_code == 202, response.text
     with Session(services.engine) as session:
@@ -99,7 +108,9 @@ def test_webhook_rejects_stale_signature(client: TestClient, services: Services)
 
 def test_webhook_without_signature_is_401(client: TestClient, services: Services) -> None:
     response = client.post(
-        "/webhooks/openphone", content=json.dumps(message_event("hi")), headers={"content-type": "application/json"}
+        "/webhooks/openphone",
+        content=json.dumps(message_event("hi")),
+        headers={"content-type": "application/json"},
     )
     assert response.status_code == 401 and count(services, Message) == 0
 
@@ -119,9 +130,15 @@ def test_webhook_body_tampered_after_signing_is_401(client: TestClient, services
 
 @pytest.mark.parametrize(
     ("drop", "field"),
-    [("from", "body.data.object.from"), ("direction", "body.data.object.direction"), ("id", "body.data.object.id")],
+    [
+        ("from", "body.data.object.from"),
+        ("direction", "body.data.object.direction"),
+        ("id", "body.data.object.id"),
+    ],
 )
-def test_webhook_missing_field_is_422_naming_it(client: TestClient, services: Services, drop: str, field: str) -> None:
+def test_webhook_missing_field_is_422_naming_it(
+    client: TestClient, services: Services, drop: str, field: str
+) -> None:
     payload = message_event("hi there")
     del payload["data"]["object"][drop]
     response = post_legacy(client, payload)
@@ -154,10 +171,16 @@ def test_duplicate_delivery_is_stored_and_processed_once(client: TestClient, ser
     assert again.json()["status"] == "duplicate"
     assert services.flow.drain()
     services.decisions.flush()
-    assert count(services, Message) == 1 and count(services, WebhookEvent) == 1 and count(services, Decision) == 1
+    assert (
+        count(services, Message) == 1
+        and count(services, WebhookEvent) == 1
+        and count(services, Decision) == 1
+    )
 
 
-def test_same_message_under_a_new_event_id_is_not_stored_twice(client: TestClient, services: Services) -> None:
+def test_same_message_under_a_new_event_id_is_not_stored_twice(
+    client: TestClient, services: Services
+) -> None:
     first = message_event("do you sell gift cards", message_id="ACsame")
     second = message_event("do you sell gift cards", message_id="ACsame")
     assert post_legacy(client, first).status_code == 202
@@ -167,7 +190,12 @@ def test_same_message_under_a_new_event_id_is_not_stored_twice(client: TestClien
 
 
 def test_unknown_event_type_is_acknowledged_and_recorded(client: TestClient, services: Services) -> None:
-    payload = {"id": "EVcall1", "object": "event", "type": "call.completed", "data": {"object": {"id": "CA1"}}}
+    payload = {
+        "id": "EVcall1",
+        "object": "event",
+        "type": "call.completed",
+        "data": {"object": {"id": "CA1"}},
+    }
     response = post_legacy(client, payload)
     assert response.status_code == 202 and response.json()["status"] == "ignored"
     with Session(services.engine) as session:
@@ -196,7 +224,9 @@ def test_line_with_its_own_secret_accepts_it(client: TestClient, services: Servi
     assert post_legacy(client, payload, secret=OTHER_SECRET).status_code == 202
 
 
-def test_reply_before_its_message_is_paired_when_the_message_arrives(client: TestClient, services: Services) -> None:
+def test_reply_before_its_message_is_paired_when_the_message_arrives(
+    client: TestClient, services: Services
+) -> None:
     question = message_event("can i bring my own clubs", at=later(-60))
     reply = message_event("Yes, bring your own clubs any time.", direction="outgoing", at=later(-30))
     assert post_legacy(client, reply).status_code == 202
@@ -208,14 +238,22 @@ def test_reply_before_its_message_is_paired_when_the_message_arrives(client: Tes
     with Session(services.engine) as session:
         example = session.exec(select(Example)).one()
         states = {m.direction: m.state for m in session.exec(select(Message)).all()}
-    assert (example.text, example.reply) == ("can i bring my own clubs", "Yes, bring your own clubs any time.")
+    assert (example.text, example.reply) == (
+        "can i bring my own clubs",
+        "Yes, bring your own clubs any time.",
+    )
     assert states == {"outgoing": "learned", "incoming": "answered"}  # already answered: no decision
 
 
 def test_burst_of_customer_messages_is_matched_as_one_turn(client: TestClient, services: Services) -> None:
     for text, offset in (("hi", -50), ("at bedford", -40), ("my simulator froze", -30)):
         assert post_legacy(client, message_event(text, at=later(offset))).status_code == 202
-    assert post_legacy(client, message_event("Restarting it now.", direction="outgoing", at=later(-5))).status_code == 202
+    assert (
+        post_legacy(
+            client, message_event("Restarting it now.", direction="outgoing", at=later(-5))
+        ).status_code
+        == 202
+    )
     assert services.flow.drain()
     with Session(services.engine) as session:
         example = session.exec(select(Example)).one()
