@@ -1,4 +1,8 @@
-"""A little demo history (a golf-simulator business) so a newcomer sees PLS work at once."""
+"""Demo data (a golf-simulator business) so a newcomer sees PLS work at once.
+
+`pls demo` imports a generated message history (app/demo_history.py); DEMO_HISTORY below is a
+small hand-written set of texts that benchmarks fall back on when the dev data is absent.
+"""
 
 from __future__ import annotations
 
@@ -162,11 +166,33 @@ def demo_interactions() -> list[Interaction]:
 
 
 def load_demo(services: Services, tenant: str = "default", only_if_empty: bool = False) -> str:
-    """Learn the demo history and calibrate; with only_if_empty, leave existing data alone."""
+    """Import two months of a golf-simulator business's messages; with only_if_empty, leave data alone.
+
+    The history goes through `pls import openphone` exactly as a real export would: threads are
+    rebuilt, bad replies voided, calibration refitted and candidate patterns discovered.
+    """
+    from app.demo_history import generate_history, write_history
+    from app.importers.openphone import KIND, openphone_records
+    from app.importers.runner import run_import
+    from app.importers.runs import file_fingerprint
+
     if only_if_empty:
         with Session(services.engine) as session:
             if session.exec(select(Example.id).where(Example.tenant == tenant).limit(1)).first() is not None:
                 return "demo data skipped: this tenant has learned examples already"
-    summary = services.learner.learn_many(tenant, demo_interactions(), source="demo")
-    services.calibration.fit(tenant)
-    return f"demo data: {summary.learned} examples learned into {summary.new_patterns} new patterns"
+    path = write_history(services.settings.var_dir / "demo" / "golf-history.jsonl", generate_history())
+    data = path.read_bytes()
+    records = openphone_records(path, data)
+    summary = run_import(
+        services,
+        tenant=tenant,
+        kind=KIND,
+        path=str(path),
+        fingerprint=file_fingerprint(data, KIND, ""),
+        records=records,
+        total=len(records),
+    )
+    return (
+        f"demo data: {path} imported: {summary.learned} examples learned, {summary.voided} voided "
+        f"({dict(summary.void_reasons)}), {summary.candidates} candidate patterns discovered"
+    )

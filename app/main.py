@@ -9,7 +9,18 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from app.api.routes import health, learning, lines, live, metrics, patterns, search, tenants, webhooks
+from app.api.routes import (
+    discovery,
+    health,
+    learning,
+    lines,
+    live,
+    metrics,
+    patterns,
+    search,
+    tenants,
+    webhooks,
+)
 from app.config import Settings, get_settings
 from app.errors import Conflict, IndexUnavailable, InvalidInput, NotFound
 from app.services import Services, build_services
@@ -45,7 +56,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         description="Learns replies from operators; matches messages with calibrated confidence.",
         lifespan=lifespan,
     )
-    for module in (health, learning, search, patterns, tenants, webhooks, lines, metrics, live):
+    for module in (health, learning, search, patterns, tenants, webhooks, lines, metrics, live, discovery):
         app.include_router(module.router)
     _install_error_handlers(app)
     _install_body_limit(app)

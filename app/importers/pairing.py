@@ -24,7 +24,7 @@ FOLLOWUPS = 2
 
 # A last customer word that needs no answer: the thread ended well.
 _CLOSING = re.compile(
-    r"^\s*((ok(ay)?|k|great|perfect|awesome|cool|got it|sounds good|all good|no worries|thanks?( you| u| so much| a lot)?|"
+    r"^\s*((ok(ay)?|k|great|perfect|awesome|cool|got it|sounds good|all good|no worries|thanks?( you| u| so much| a lot| again)?|"
     r"thx|ty|cheers|bye|see (ya|you)|will do|done|it worked|that worked|works now)[\s,.!:)\-]*)+\s*$|^[\W_]+$",
     re.I,
 )
@@ -111,7 +111,13 @@ def answered_turns(messages: Sequence[Message]) -> Iterator[tuple[Turn, int]]:
         ]
         for i in answered:
             customer, operator = blocks[i], blocks[i + 1]
-            before = [m.body.strip() for b in blocks[:i] for m in b.messages][-CONTEXT_MESSAGES:]
+            before = [m.body.strip() for b in blocks[:i] for m in b.messages]
+            # A thanks for the last answer opening this turn belongs to the context, not the question.
+            asked = list(customer.messages)
+            while len(asked) > 1 and is_closing(asked[0].body):
+                before.append(asked.pop(0).body.strip())
+            customer = _Block(True, tuple(asked))
+            before = before[-CONTEXT_MESSAGES:]
             followups = tuple(b.text for b in blocks[i + 2 :] if b.incoming)[:FOLLOWUPS]
             final = i == answered[-1]
             yield (

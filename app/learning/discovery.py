@@ -4,8 +4,9 @@ The online grouper files one example at a time and must decide at once; discover
 everything learned so far and asks "which answers do operators keep giving?". Each example is
 one vector joining its reply and its message (the dot product of two joint vectors is
 `w * reply similarity + (1 - w) * message similarity`), and average-linkage agglomeration merges
-groups while their members stay, on average, at least `discovery_similarity` alike. Groups with
-enough members become candidates, with their size, how many a day operators send, the reply that
+groups while their members stay, on average, at least `discovery_similarity` alike; a group whose
+replies state different key facts (door codes, prices) is split. Groups with enough members
+become candidates, with their size, how many a day operators send, the reply that
 best represents them (the medoid) and their most typical examples.
 
 Agglomeration is exact up to `discovery_max_examples` examples (O(n^2) time and memory); beyond
@@ -28,6 +29,7 @@ from sqlmodel import Session, col, select
 
 from app.config import Settings
 from app.db import session_scope
+from app.learning.facts import facts_conflict, key_facts
 from app.learning.loader import active_examples
 from app.models import Example, PatternCandidate
 from app.services import Services
@@ -97,10 +99,16 @@ def discover(examples: list[Example], embedder: Embedder, settings: Settings) ->
     labels = cluster(joint, settings.discovery_similarity, settings.discovery_max_examples)
     days = _span_days(examples)
     candidates: list[Candidate] = []
-    for label, size in Counter(labels.tolist()).items():
+    groups = [
+        part
+        for label, size in Counter(labels.tolist()).items()
+        if size >= needed
+        for part in split_by_facts(np.flatnonzero(labels == label), examples)
+    ]
+    for rows in groups:
+        size = len(rows)
         if size < needed:
             continue
-        rows = np.flatnonzero(labels == label)
         centre = normalise(joint[rows].sum(axis=0, keepdims=True))[0]
         closeness = joint[rows] @ centre
         typical = rows[np.argsort(-closeness)]
@@ -119,6 +127,25 @@ def discover(examples: list[Example], embedder: Embedder, settings: Settings) ->
         )
     candidates.sort(key=lambda c: (-c.size, c.reply))
     return candidates
+
+
+def split_by_facts(rows: np.ndarray, examples: list[Example]) -> list[np.ndarray]:
+    """Split a group whose replies state different key facts ("code 4512" vs "code 7788").
+
+    Alike in meaning is not the same answer: like the online grouper, a candidate never mixes
+    replies that give different values of the same kind of fact.
+    """
+    parts: list[tuple[set[str], list[int]]] = []
+    for row in rows.tolist():
+        facts = key_facts(examples[row].reply, examples[row].text)
+        for known, members in parts:
+            if not facts_conflict(facts, known):
+                known |= facts
+                members.append(row)
+                break
+        else:
+            parts.append((set(facts), [row]))
+    return [np.asarray(members, dtype=np.int64) for _, members in parts]
 
 
 def _span_days(examples: list[Example]) -> float:
