@@ -84,6 +84,8 @@ class Message(SQLModel, table=True):
     state: str | None = Field(default=None, max_length=16, index=True)
     decision_id: str | None = Field(default=None, max_length=32)
     attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # When the raw text was masked after the retention period (PLS_RAW_RETENTION_DAYS).
+    redacted_at: datetime | None = None
 
 
 class Pattern(SQLModel, table=True):
@@ -231,6 +233,7 @@ class WebhookEvent(SQLModel, table=True):
     message_id: int | None = Field(default=None, foreign_key="message.id")
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     received_at: datetime = Field(default_factory=utcnow)
+    redacted_at: datetime | None = None  # the payload's personal data masked after retention
 
 
 class Feedback(SQLModel, table=True):
@@ -293,6 +296,14 @@ class TenantPolicy(SQLModel, table=True):
     escalation_phrases: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     repeat_window_s: int = 120
     repeat_limit: int = 4
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class TemplateValues(SQLModel, table=True):
+    """A tenant's values for the response-template placeholders it sets itself (booking link, ...)."""
+
+    tenant: str = Field(foreign_key="tenant.id", primary_key=True, max_length=64)
+    entries: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow)
 
 
