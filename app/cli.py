@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from app.cli_history import discover, import_cli, index_cli
+from app.cli_privacy import purge
 from app.config import get_settings
 from app.errors import PLSError
 
@@ -23,6 +24,7 @@ cli.add_typer(model_cli, name="model")
 cli.add_typer(import_cli, name="import")
 cli.add_typer(index_cli, name="index")
 cli.command()(discover)
+cli.command()(purge)
 
 TenantOpt = Annotated[str, typer.Option("--tenant", "-t", help="Tenant (business) id.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]

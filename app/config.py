@@ -77,6 +77,17 @@ class Settings(BaseSettings):
     conversation_gap_factor: float = Field(8.0, gt=1.0, description="Silence vs the thread's usual gap.")
     operator_seconds_per_reply: float = Field(45.0, ge=0.0, description="Operator time one reply costs.")
 
+    # Privacy (issue 5): raw customer text is masked after this many days.
+    raw_retention_days: int = Field(30, ge=1, description="Days raw message text is kept before masking.")
+    purge_interval_s: float = Field(3600.0, gt=0.0, description="How often the service runs the purge.")
+    suggest_stale_days: int = Field(14, ge=1, description="An approved pattern idle this long: disable?")
+    suggest_merge_similarity: float = Field(
+        0.8, gt=0.0, le=1.0, description="Message similarity of two patterns that suggests a merge."
+    )
+    suggest_duplicate_similarity: float = Field(
+        0.9, gt=0.0, le=1.0, description="Reply similarity of two patterns that makes them duplicates."
+    )
+
     @field_validator("var_dir", "cache_dir", "qdrant_path", mode="after")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:

@@ -18,6 +18,8 @@ from app.api.routes import (
     metrics,
     patterns,
     search,
+    suggestions,
+    templates,
     tenants,
     webhooks,
 )
@@ -57,6 +59,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         lifespan=lifespan,
     )
     for module in (health, learning, search, patterns, tenants, webhooks, lines, metrics, live, discovery):
+        app.include_router(module.router)
+    for module in (templates, suggestions):  # issue 5: response templates, smart suggestions
         app.include_router(module.router)
     _install_error_handlers(app)
     _install_body_limit(app)

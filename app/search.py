@@ -9,6 +9,7 @@ from sqlmodel import Session, col, select
 
 from app.errors import InvalidInput
 from app.models import Example
+from app.privacy import mask_pii
 from app.tenants import require_tenant
 from app.text import clean_text
 from embeddings.base import Embedder
@@ -40,7 +41,7 @@ class SearchService:
         """The `limit` most similar past customer messages, best first, with their replies."""
         if not 1 <= limit <= 100:
             raise InvalidInput("limit", "must be between 1 and 100")
-        query = clean_text(query, "q", self.max_chars)
+        query = mask_pii(clean_text(query, "q", self.max_chars))  # never embedded raw
         with Session(self.engine) as session:
             require_tenant(session, tenant)
             hits = self.store.search(self.embedder.embed_one(query), tenant, limit)

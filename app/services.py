@@ -20,6 +20,7 @@ from app.learning.learner import Learner
 from app.learning.loader import MemoryLoader
 from app.learning.matcher import Matcher
 from app.learning.memory import MemoryRegistry
+from app.privacy import install_log_masking
 from app.search import SearchService
 from app.sending.base import Sender
 from app.sending.factory import build_sender
@@ -70,6 +71,7 @@ def build_services(
 ) -> Services:
     """Wire the service from settings; tests pass their own parts in."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the bundled model never reaches for a hub
+    install_log_masking()  # from here on no log record carries a raw phone number or e-mail
     engine = engine or make_engine(settings.resolved_database_url)
     migrate(engine)
     embedder = embedder or build_embedder(

@@ -85,7 +85,10 @@ def apply_template(result: MatchResult, values: dict[str, str]) -> MatchResult:
     rendered = render(result.reply, values)
     if rendered.text is not None:
         return dataclasses.replace(result, reply=rendered.text)
-    explanation = {**result.explanation, "template": {"missing": rendered.missing, "problem": rendered.problem}}
+    explanation = {
+        **result.explanation,
+        "template": {"missing": rendered.missing, "problem": rendered.problem},
+    }
     if result.decision != DecisionKind.auto:
         return dataclasses.replace(result, explanation=explanation)
     return dataclasses.replace(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
+from app.retention import purge_raw
 from app.services import Services
 
 log = logging.getLogger(__name__)
@@ -17,6 +19,7 @@ class BackgroundWorkers:
         self.services = services
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._next_purge = 0.0  # monotonic time of the next retention purge
 
     def start(self) -> None:
         """Start the loop (idempotent)."""
@@ -41,6 +44,13 @@ class BackgroundWorkers:
             self.services.calibration.refit_stale()
         except Exception:
             log.exception("calibration refit failed")
+        if time.monotonic() >= self._next_purge:
+            settings = self.services.settings
+            self._next_purge = time.monotonic() + settings.purge_interval_s
+            try:
+                purge_raw(self.services.engine, settings.raw_retention_days)
+            except Exception:
+                log.exception("raw text purge failed")
 
     def _run(self) -> None:
         while not self._stop.wait(self.services.settings.outbox_interval_s):

@@ -95,7 +95,10 @@ def test_luhn() -> None:
 
 
 def test_json_payloads_are_masked_everywhere() -> None:
-    payload = {"data": {"object": {"from": "+15557654321", "body": "mail me: a@b.com", "n": 3}}, "x": ["4512"]}
+    payload = {
+        "data": {"object": {"from": "+15557654321", "body": "mail me: a@b.com", "n": 3}},
+        "x": ["4512"],
+    }
     assert mask_value(payload) == {
         "data": {"object": {"from": "<phone>", "body": "mail me: <email>", "n": 3}},
         "x": ["4512"],
@@ -104,7 +107,9 @@ def test_json_payloads_are_masked_everywhere() -> None:
 
 
 def test_log_filter_masks_arguments_and_tracebacks() -> None:
-    record = logging.LogRecord("t", logging.INFO, __file__, 1, "reply to %s: %s", ("+15557654321", "ok"), None)
+    record = logging.LogRecord(
+        "t", logging.INFO, __file__, 1, "reply to %s: %s", ("+15557654321", "ok"), None
+    )
     PIIFilter().filter(record)
     assert record.getMessage() == "reply to <phone>: ok"
     try:
@@ -122,6 +127,8 @@ def test_installed_masking_covers_every_logger(caplog: pytest.LogCaptureFixture)
     install_log_masking()
     install_log_masking()  # idempotent
     with caplog.at_level(logging.INFO):
-        logging.getLogger("app.some.module").info("customer %s wrote from %s", "sam@example.com", "555-123-4567")
+        logging.getLogger("app.some.module").info(
+            "customer %s wrote from %s", "sam@example.com", "555-123-4567"
+        )
     assert "sam@example.com" not in caplog.text and "555-123-4567" not in caplog.text
     assert "customer <email> wrote from <phone>" in caplog.text

@@ -25,6 +25,8 @@ from app.learning.decision_log import DecisionLog
 from app.learning.matcher import Matcher, MatchResult, abstention
 from app.models import Conversation, DecisionKind, Message, Outbound, TenantPolicy, utcnow
 from app.policy import TurnFacts, Verdict, evaluate
+from app.privacy import mask_pii
+from app.template_values import apply_template, values_for
 
 log = logging.getLogger(__name__)
 
@@ -86,20 +88,22 @@ class Decider:
                 return state
             facts = self._facts(session, conversation, messages, turn)
             policy = load_policy(session, tenant)
+            values = values_for(session, tenant, conversation.line_id)
         verdict = evaluate(policy, facts)
-        result = self._match(tenant, turn)
+        result = apply_template(self._match(tenant, turn), values)
+        masked_text = mask_pii(turn.text)  # decision rows and the live feed never hold raw PII
         final = finalise(result, verdict, self.settings.shadow)
         explanation: dict[str, Any] = {
             **result.explanation,
             "policy": verdict.as_dict(),
             "turn": turn.message_ids,
-            "matched_text": turn.text,
+            "matched_text": masked_text,
             "matcher_decision": str(result.decision),
         }
         decision_id = self.decisions.record(
             tenant=tenant,
             message_id=message_id,
-            text=turn.text,
+            text=masked_text,
             pattern_id=result.pattern_id,
             confidence=result.confidence,
             action=str(result.action),
@@ -139,7 +143,7 @@ class Decider:
                 "decision_id": decision_id,
                 "message_id": message_id,
                 "conversation_id": facts_conversation(messages),
-                "text": turn.text,
+                "text": masked_text,
                 "pattern_id": result.pattern_id,
                 "reply": result.reply,
                 "confidence": result.confidence,

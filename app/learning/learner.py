@@ -16,6 +16,7 @@ from app.indexing import IndexWriter, enqueue
 from app.learning.facts import key_facts, normalise_reply
 from app.learning.memory import MemoryRegistry, PatternState, TenantMemory
 from app.models import Decision, Example, ExampleStatus, Pattern, PatternStatus, utcnow
+from app.privacy import mask_pii
 from app.text import clean_text, fingerprint
 from embeddings.base import Embedder
 
@@ -76,15 +77,20 @@ class Learner:
         self.max_chars = max_chars
 
     def validate(self, interaction: Interaction) -> Interaction:
-        """The interaction with cleaned texts, or InvalidInput naming the bad field."""
+        """The interaction with cleaned, PII-masked texts, or InvalidInput naming the bad field.
+
+        Every path into learning (API, imports, the live flow) passes here, so examples,
+        patterns, embeddings and index payloads never see a raw phone number or e-mail.
+        """
         if not 0.0 <= interaction.quality <= 1.0:
             raise InvalidInput("quality", "must be between 0 and 1")
         context = tuple(
-            clean_text(item, f"context[{i}]", self.max_chars) for i, item in enumerate(interaction.context)
+            mask_pii(clean_text(item, f"context[{i}]", self.max_chars))
+            for i, item in enumerate(interaction.context)
         )
         return Interaction(
-            text=clean_text(interaction.text, "text", self.max_chars),
-            reply=clean_text(interaction.reply, "reply", self.max_chars),
+            text=mask_pii(clean_text(interaction.text, "text", self.max_chars)),
+            reply=mask_pii(clean_text(interaction.reply, "reply", self.max_chars)),
             context=context,
             quality=interaction.quality,
         )

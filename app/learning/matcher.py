@@ -15,6 +15,7 @@ from app.learning.decision_log import DecisionLog
 from app.learning.memory import MemoryRegistry, TenantMemory
 from app.learning.model import Assessment
 from app.models import Action, DecisionKind, PatternMode, PatternStatus
+from app.privacy import mask_pii
 from app.text import clean_text
 from embeddings.base import Embedder
 from indexer.store import Hit, VectorStore
@@ -99,7 +100,8 @@ class Matcher:
     ) -> MatchResult:
         """Decide for one message; with `record`, the decision is stored for audit and metrics."""
         started = time.perf_counter()
-        text = clean_text(text, "text", self.max_chars)
+        # Masked before it is embedded or stored in the decision log: no raw PII leaves here.
+        text = mask_pii(clean_text(text, "text", self.max_chars))
         memory = self.memories.get(tenant)  # raises TenantNotFound
         vector = self.embedder.embed_one(text)
         try:

@@ -1,0 +1,46 @@
+"""Response templates: the placeholder list, checking a reply, and a tenant's own values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from app.api.deps import ServicesDep, TenantQuery
+from app.template_values import get_template_values, set_template_values
+from app.templates import PLACEHOLDERS, TENANT_VALUES, validate_template
+
+router = APIRouter(prefix="/api/templates", tags=["templates"])
+
+
+class TemplateIn(BaseModel):
+    text: str = Field(description="A reply with {placeholders}.")
+
+
+class ValuesIn(BaseModel):
+    values: dict[str, Any] = Field(description="Placeholder name -> value; null or '' removes one.")
+
+
+@router.get("/placeholders")
+def placeholders() -> dict[str, Any]:
+    """Every placeholder a reply may use, where its value comes from, and which a tenant sets."""
+    return {"placeholders": PLACEHOLDERS, "tenant_values": list(TENANT_VALUES)}
+
+
+@router.post("/validate")
+def validate(body: TemplateIn) -> dict[str, Any]:
+    """Check a reply: the placeholders it uses, or 422 naming the one that is not allowed."""
+    return {"placeholders": validate_template(body.text, "text")}
+
+
+@router.get("/values")
+def values(services: ServicesDep, tenant: TenantQuery = "default") -> dict[str, str]:
+    """The tenant's own placeholder values."""
+    return get_template_values(services.engine, tenant)
+
+
+@router.put("/values")
+def put_values(body: ValuesIn, services: ServicesDep, tenant: TenantQuery = "default") -> dict[str, str]:
+    """Set (merge) the tenant's placeholder values; 422 names an unknown or bad one."""
+    return set_template_values(services.engine, tenant, body.values)
