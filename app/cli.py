@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from app.cli_governance import keys_cli, patterns_cli, tenants_cli
 from app.cli_history import discover, import_cli, index_cli
 from app.cli_privacy import purge
 from app.config import get_settings
@@ -23,6 +24,9 @@ model_cli = typer.Typer(help="The embedding model.", no_args_is_help=True)
 cli.add_typer(model_cli, name="model")
 cli.add_typer(import_cli, name="import")
 cli.add_typer(index_cli, name="index")
+cli.add_typer(keys_cli, name="keys")
+cli.add_typer(tenants_cli, name="tenants")
+cli.add_typer(patterns_cli, name="patterns")
 cli.command()(discover)
 cli.command()(purge)
 

@@ -9,8 +9,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from app.api.access import AccessGate
 from app.api.routes import (
+    admin,
+    curation,
     discovery,
+    governance,
     health,
     learning,
     lines,
@@ -23,6 +27,7 @@ from app.api.routes import (
     tenants,
     webhooks,
 )
+from app.auth import Forbidden, Unauthorized
 from app.config import Settings, get_settings
 from app.errors import Conflict, IndexUnavailable, InvalidInput, NotFound
 from app.services import Services, build_services
@@ -58,11 +63,16 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         description="Learns replies from operators; matches messages with calibrated confidence.",
         lifespan=lifespan,
     )
-    for module in (health, learning, search, patterns, tenants, webhooks, lines, metrics, live, discovery):
+    # Governance and admin routes come first: their fixed paths (/patterns/export) must not be
+    # read as a pattern id.
+    for module in (health, admin, governance, curation, learning, search, patterns, tenants, webhooks,
+                   lines, metrics, live, discovery):  # fmt: skip
         app.include_router(module.router)
     for module in (templates, suggestions):  # issue 5: response templates, smart suggestions
         app.include_router(module.router)
     _install_error_handlers(app)
+    # The body limit runs first (outermost), so the access gate never buffers an oversized body.
+    app.add_middleware(AccessGate)
     _install_body_limit(app)
     return app
 
@@ -80,7 +90,17 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Conflict)
     async def conflict(_: Request, error: Conflict) -> JSONResponse:
-        return JSONResponse({"detail": str(error)}, status_code=409)
+        current = getattr(error, "current_version", None)
+        extra = {"current_version": current} if current is not None else {}
+        return JSONResponse({"detail": str(error), **extra}, status_code=409)
+
+    @app.exception_handler(Unauthorized)
+    async def unauthorized(_: Request, error: Unauthorized) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=401)
+
+    @app.exception_handler(Forbidden)
+    async def forbidden(_: Request, error: Forbidden) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=403)
 
     @app.exception_handler(IndexUnavailable)
     async def unavailable(_: Request, error: IndexUnavailable) -> JSONResponse:

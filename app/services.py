@@ -12,6 +12,7 @@ from app.config import Settings
 from app.db import make_engine, migrate
 from app.flow.live import LiveHub
 from app.flow.worker import LiveFlow
+from app.governance.service import GovernanceService
 from app.indexing import IndexWriter
 from app.learning.calibrate import CalibrationService
 from app.learning.decision_log import DecisionLog
@@ -50,6 +51,7 @@ class Services:
     live: LiveHub
     sender: Sender
     flow: LiveFlow
+    governance: GovernanceService
 
     def close(self) -> None:
         """Write queued decisions, then release the index, the embedder and the database pool."""
@@ -87,7 +89,8 @@ def build_services(
         path=settings.resolved_qdrant_path,
         dim=embedder.dim,
     )
-    memories = MemoryRegistry(MemoryLoader(engine, embedder))
+    loader = MemoryLoader(engine, embedder)
+    memories = MemoryRegistry(loader)
     index_writer = IndexWriter(engine, store, embedder)
     learner = Learner(engine, embedder, memories, index_writer, max_chars=settings.max_text_chars)
     calibration = CalibrationService(
@@ -123,4 +126,7 @@ def build_services(
         live=live,
         sender=sender,
         flow=flow,
+        governance=GovernanceService(
+            engine, embedder, store, memories, loader, matcher, index_writer, k=settings.k
+        ),
     )

@@ -113,3 +113,23 @@ class FakeEmbedder(Embedder):
 @pytest.fixture
 def fake_embedder() -> FakeEmbedder:
     return FakeEmbedder()
+
+
+def api_key(engine: Engine, tenant: str = "default", role: str = "admin") -> str:
+    """A fresh API key for `tenant` with `role`."""
+    from app.auth import create_key
+    from app.db import session_scope
+
+    with session_scope(engine) as session:
+        _, key = create_key(session, tenant, role, f"tests-{role}")
+    return key
+
+
+def api_client(services, tenant: str = "default", role: str = "admin"):  # type: ignore[no-untyped-def]
+    """A TestClient of the app that presents a key of `tenant` with `role`."""
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+
+    key = api_key(services.engine, tenant, role)
+    return TestClient(create_app(services=services), headers={"Authorization": f"Bearer {key}"})

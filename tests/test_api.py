@@ -9,10 +9,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.config import Settings
-from app.main import create_app
 from app.services import Services, build_services
+from app.tenants import create_tenant
 from indexer.edge import EdgeStore
-from tests.conftest import FakeEmbedder
+from tests.conftest import FakeEmbedder, api_client
 
 DOOR = [
     ("what's the door code for bedford", "The door code for Bedford is 4512."),
@@ -39,7 +39,7 @@ def services(settings: Settings, tmp_path: Path, fake_embedder: FakeEmbedder) ->
 
 @pytest.fixture
 def client(services: Services) -> Iterator[TestClient]:
-    with TestClient(create_app(services=services)) as test_client:
+    with api_client(services) as test_client:
         yield test_client
 
 
@@ -133,21 +133,24 @@ def test_unknown_tenant_is_404(client: TestClient) -> None:
         assert "nope" in response.text
 
 
-def test_unknown_pattern_is_404_and_other_tenants_pattern_too(client: TestClient) -> None:
+def test_unknown_pattern_is_404_and_other_tenants_pattern_too(client: TestClient, services: Services) -> None:
     learned = learn_all(client, DOOR[:1])
     assert client.get("/api/patterns/999999").status_code == 404
-    assert client.post("/api/tenants", json={"id": "other", "name": "Other"}).status_code == 201
-    response = client.get(f"/api/patterns/{learned[0]['pattern_id']}", params={"tenant": "other"})
-    assert response.status_code == 404
+    create_tenant(services.engine, "other", "Other")
+    with api_client(services, tenant="other") as other:
+        assert other.get(f"/api/patterns/{learned[0]['pattern_id']}").status_code == 404
 
 
-def test_tenants_never_see_each_other(client: TestClient) -> None:
-    client.post("/api/tenants", json={"id": "other", "name": "Other"})
+def test_tenants_never_see_each_other(client: TestClient, services: Services) -> None:
+    create_tenant(services.engine, "other", "Other")
     learn_all(client, DOOR)
-    assert client.get("/api/search", params={"q": "bedford door", "tenant": "other"}).json() == []
-    assert client.get("/api/patterns", params={"tenant": "other"}).json() == []
-    body = client.post("/api/match", json={"tenant": "other", "text": "bedford door code"}).json()
-    assert body["pattern_id"] is None
+    with api_client(services, tenant="other") as other:
+        assert other.get("/api/search", params={"q": "bedford door"}).json() == []
+        assert other.get("/api/patterns").json() == []
+        assert other.post("/api/match", json={"text": "bedford door code"}).json()["pattern_id"] is None
+        assert [t["id"] for t in other.get("/api/tenants").json()] == ["other"]
+        # Naming the first tenant explicitly does not help: it does not exist for this key.
+        assert other.get("/api/patterns", params={"tenant": "default"}).status_code == 404
 
 
 def test_oversized_body_is_413(client: TestClient) -> None:

@@ -13,12 +13,11 @@ from sqlmodel import Session, select
 from starlette.websockets import WebSocketDisconnect
 
 from app.config import Settings
-from app.main import create_app
 from app.models import Decision, Example, Message, Outbound
 from app.sending.dryrun import DryRunSender
 from app.services import Services, build_services
 from indexer.edge import EdgeStore
-from tests.conftest import FakeEmbedder
+from tests.conftest import FakeEmbedder, api_client
 from tests.flow_helpers import SECRET, add_line, install_model, later, message_event, pattern_for, post_legacy
 
 DOOR = "The door code for Bedford is 4512."
@@ -45,7 +44,7 @@ def build(settings: Settings, tmp_path: Path, embedder: FakeEmbedder, shadow: bo
 
 
 def start(services: Services, mode: str = "auto") -> TestClient:
-    client = TestClient(create_app(services=services))
+    client = api_client(services)
     client.__enter__()
     add_line(client)
     for text, reply in LEARNED:

@@ -15,7 +15,7 @@ from app.learning.matcher import action_for, decision_for
 from app.models import Action, Decision, DecisionKind, Pattern
 from app.services import Services, build_services
 from indexer.edge import EdgeStore
-from tests.conftest import FakeEmbedder
+from tests.conftest import FakeEmbedder, api_client
 from tests.test_learner import FlakyStore
 
 TOPICS = {
@@ -123,11 +123,9 @@ def test_a_message_between_two_patterns_gets_no_answer(services: Services) -> No
 
 
 def test_readiness_names_a_failing_index(services: Services, store: FlakyStore) -> None:
-    from fastapi.testclient import TestClient
 
-    from app.main import create_app
 
-    with TestClient(create_app(services=services)) as client:
+    with api_client(services) as client:
         assert client.get("/readyz").status_code == 200
         store.down = True
         response = client.get("/readyz")

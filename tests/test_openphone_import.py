@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from app.cli import cli
@@ -19,10 +18,9 @@ from app.demo_history import generate_history, write_history
 from app.importers.openphone import KIND, openphone_records
 from app.importers.runner import run_import
 from app.importers.runs import file_fingerprint
-from app.main import create_app
 from app.services import Services, build_services
 from indexer.edge import EdgeStore
-from tests.conftest import FakeEmbedder
+from tests.conftest import FakeEmbedder, api_client
 
 T0 = datetime(2026, 10, 1, 15, 0, tzinfo=UTC)
 ME, CUSTOMER = "+19025550100", "+19025551234"
@@ -156,7 +154,7 @@ def test_demo_history_imports_with_bad_threads_voided_and_candidates_listed(
     assert summary.calibration and summary.candidates and summary.candidates >= 5
     again = run()
     assert (again.learned, again.voided) == (0, 0)
-    with TestClient(create_app(services=services)) as client:
+    with api_client(services) as client:
         listed = client.get("/api/discovery/candidates").json()
         assert len(listed) == summary.candidates
         top = listed[0]

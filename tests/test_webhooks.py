@@ -13,11 +13,10 @@ from sqlmodel import Session, func, select
 
 from app.config import Settings
 from app.db import make_engine
-from app.main import create_app
 from app.models import Conversation, Decision, Example, Message, WebhookEvent
 from app.services import Services, build_services
 from indexer.edge import EdgeStore
-from tests.conftest import FakeEmbedder
+from tests.conftest import FakeEmbedder, api_client
 from tests.flow_helpers import (
     CUSTOMER,
     OTHER_SECRET,
@@ -47,7 +46,7 @@ def services(
 
 @pytest.fixture
 def client(services: Services) -> Iterator[TestClient]:
-    with TestClient(create_app(services=services)) as test_client:
+    with api_client(services) as test_client:
         add_line(test_client)
         yield test_client
 

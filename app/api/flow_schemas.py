@@ -36,9 +36,3 @@ class PolicyIn(BaseModel):
 
     def changes(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_dump(exclude={"tenant"}).items() if v is not None}
-
-
-class PatternModeIn(BaseModel):
-    tenant: str = TENANT_FIELD
-    mode: str | None = Field(None, description="shadow | suggest | auto")
-    status: str | None = Field(None, description="candidate | approved | disabled")

@@ -8,20 +8,15 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from app.db import session_scope
-from app.errors import Conflict, InvalidInput, NotFound, PatternNotFound
+from app.errors import Conflict, InvalidInput, NotFound
 from app.flow.decide import load_policy
-from app.learning.memory import MemoryRegistry
 from app.models import (
     Conversation,
     Message,
-    Pattern,
-    PatternMode,
-    PatternStatus,
     PhoneLine,
     TenantPolicy,
     utcnow,
 )
-from app.patterns import pattern_view
 from app.policy import validate_policy
 from app.tenants import require_tenant
 from app.webhooks.signature import decode_secret
@@ -174,34 +169,3 @@ def get_conversation(engine: Engine, tenant: str, conversation_id: int) -> dict[
                 for m in messages
             ],
         }
-
-
-def set_pattern_mode(
-    engine: Engine,
-    memories: MemoryRegistry,
-    tenant: str,
-    pattern_id: int,
-    mode: str | None,
-    status: str | None,
-) -> dict[str, Any]:
-    """Change a pattern's mode (shadow/suggest/auto) or status; matching sees it at once."""
-    if mode is not None and mode not in set(PatternMode):
-        raise InvalidInput("mode", f"must be one of {', '.join(PatternMode)}")
-    if status is not None and status not in set(PatternStatus):
-        raise InvalidInput("status", f"must be one of {', '.join(PatternStatus)}")
-    memory = memories.get(tenant)
-    with memory.lock, session_scope(engine) as session:
-        pattern = session.get(Pattern, pattern_id)
-        if pattern is None or pattern.tenant != tenant:
-            raise PatternNotFound(pattern_id)
-        pattern.mode = mode or pattern.mode
-        pattern.status = status or pattern.status
-        pattern.version += 1
-        pattern.updated_at = utcnow()
-        new_mode, new_status = pattern.mode, pattern.status
-        session.flush()
-        view = pattern_view(pattern)
-    state = memory.patterns.get(pattern_id)
-    if state is not None:
-        state.mode, state.status = new_mode, new_status
-    return view

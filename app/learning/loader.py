@@ -45,10 +45,14 @@ class MemoryLoader:
 
     def __call__(self, tenant: str) -> TenantMemory:
         with Session(self.engine) as session:
-            require_tenant(session, tenant)
-            patterns = session.exec(select(Pattern).where(Pattern.tenant == tenant)).all()
-            examples = active_examples(session, tenant)
-            calibration = latest_calibration(session, tenant)
+            return self.load(session, tenant)
+
+    def load(self, session: Session, tenant: str) -> TenantMemory:
+        """The memory as `session` sees the tables (a dry run passes uncommitted changes)."""
+        require_tenant(session, tenant)
+        patterns = session.exec(select(Pattern).where(Pattern.tenant == tenant)).all()
+        examples = active_examples(session, tenant)
+        calibration = latest_calibration(session, tenant)
         memory = TenantMemory(tenant=tenant, grouper=PatternGrouper(dim=self.embedder.dim))
         for pattern in patterns:
             assert pattern.id is not None
@@ -59,6 +63,7 @@ class MemoryLoader:
                 pattern.response_text,
                 alpha=pattern.feedback_alpha,
                 beta=pattern.feedback_beta,
+                threshold_override=pattern.threshold_override,
             )
         if examples:
             n = len(examples)

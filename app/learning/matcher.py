@@ -111,13 +111,14 @@ class Matcher:
             reason = f"vector index unavailable: {error.__class__.__name__}"
             result = abstention(tenant, reason, {"suggest": NEVER, "auto": NEVER})
         else:
-            result = self._decide(memory, vector, hits)
+            result = self.decide(memory, vector, hits)
         result.latency_ms = round((time.perf_counter() - started) * 1000, 3)
         if record:
             result.decision_id = self._record(memory, text, result, message_id)
         return result
 
-    def _decide(self, memory: TenantMemory, vector: Any, hits: list[Hit]) -> MatchResult:
+    def decide(self, memory: TenantMemory, vector: Any, hits: list[Hit]) -> MatchResult:
+        """The decision these neighbours support in this memory (dry runs pass a changed memory)."""
         model = memory.model
         assessment: Assessment = (
             model.assess(vector, hits, memory) if model is not None else Assessment.uncalibrated(hits, memory)
@@ -132,6 +133,8 @@ class Matcher:
             reason = assessment.reason or "nothing similar has been learned"
             return abstention(memory.tenant, reason, thresholds, explanation)
         state = memory.patterns[assessment.pattern_id]
+        if state.threshold_override is not None and model is not None:
+            thresholds["auto"] = state.threshold_override
         action = action_for(assessment.confidence, thresholds["suggest"], thresholds["auto"])
         decision, reason = decision_for(action, state.status, state.mode)
         if model is None:

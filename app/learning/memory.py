@@ -29,6 +29,8 @@ class PatternState:
     quality_sum: float = 0.0
     alpha: float = 1.0
     beta: float = 1.0
+    # A person's auto threshold for this pattern, in place of the calibrated one.
+    threshold_override: float | None = None
     centroid_sum: np.ndarray | None = field(default=None, repr=False)
 
     _stats: PatternStats | None = field(default=None, repr=False)

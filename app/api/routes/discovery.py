@@ -15,7 +15,9 @@ Status = Annotated[str | None, Query(pattern="^(open|approved|dismissed)$", desc
 
 
 @router.get("/candidates")
-def candidates(services: ServicesDep, tenant: TenantQuery = "default", status: Status = "open") -> list[dict[str, Any]]:
+def candidates(
+    services: ServicesDep, tenant: TenantQuery = "default", status: Status = "open"
+) -> list[dict[str, Any]]:
     """Candidate patterns, largest first: size, sends per day, representative reply, examples."""
     return list_candidates(services, tenant, status)
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, status
 
 from app.api.deps import ServicesDep, TenantQuery
-from app.api.flow_schemas import LineIn, PatternModeIn, PolicyIn
+from app.api.flow_schemas import LineIn, PolicyIn
 from app.flow import admin
 
 router = APIRouter(prefix="/api", tags=["live flow"])
@@ -55,13 +55,3 @@ def conversation(
 ) -> dict[str, Any]:
     """One conversation and its messages."""
     return admin.get_conversation(services.engine, tenant, conversation_id)
-
-
-@router.patch("/patterns/{pattern_id}")
-def set_pattern_mode(
-    body: PatternModeIn, services: ServicesDep, pattern_id: Annotated[int, Path(ge=1)]
-) -> dict[str, Any]:
-    """Set a pattern's mode (shadow / suggest / auto) or status (candidate / approved / disabled)."""
-    return admin.set_pattern_mode(
-        services.engine, services.memories, body.tenant, pattern_id, body.mode, body.status
-    )

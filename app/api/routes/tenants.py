@@ -1,24 +1,24 @@
-"""Tenants: the businesses (or lines of business) whose data never mixes."""
+"""The caller's tenant. Tenants are created by an operator of the service (`pls tenants create`):
+an API key belongs to one tenant and can never see or make another."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter
+from sqlmodel import Session
 
-from app.api.deps import ServicesDep
-from app.api.schemas import TenantIn, TenantOut
-from app.tenants import create_tenant, list_tenants
+from app.api.deps import ServicesDep, TenantQuery
+from app.api.schemas import TenantOut
+from app.models import Tenant
+from app.tenants import require_tenant
 
 router = APIRouter(prefix="/api/tenants", tags=["tenants"])
 
 
 @router.get("", response_model=list[TenantOut])
-def tenants(services: ServicesDep) -> list[TenantOut]:
-    """Every tenant."""
-    return [TenantOut(id=t.id, name=t.name) for t in list_tenants(services.engine)]
-
-
-@router.post("", response_model=TenantOut, status_code=status.HTTP_201_CREATED)
-def add_tenant(body: TenantIn, services: ServicesDep) -> TenantOut:
-    """Create a tenant (409 if the id is taken)."""
-    tenant = create_tenant(services.engine, body.id, body.name)
-    return TenantOut(id=tenant.id, name=tenant.name)
+def tenants(services: ServicesDep, tenant: TenantQuery = "default") -> list[TenantOut]:
+    """The tenant the API key belongs to."""
+    with Session(services.engine) as session:
+        require_tenant(session, tenant)
+        row = session.get(Tenant, tenant)
+        assert row is not None
+        return [TenantOut(id=row.id, name=row.name)]

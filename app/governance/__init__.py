@@ -1,0 +1,1 @@
+"""Pattern lifecycle and governance: versions, curation, approval, audit, export/import."""
