@@ -70,3 +70,12 @@ def test_json_columns_round_trip(engine: Engine) -> None:
         example = session.exec(select(Example)).one()
         assert example.context == ["hi", "at Bedford"]
         assert session.get(Pattern, example.pattern_id).key_facts == ["4512"]  # type: ignore[union-attr]
+
+
+def test_migrations_have_a_single_head() -> None:
+    from alembic.script import ScriptDirectory
+
+    from app.db import MIGRATIONS_DIR
+
+    script = ScriptDirectory(str(MIGRATIONS_DIR))
+    assert len(script.get_heads()) == 1, script.get_heads()

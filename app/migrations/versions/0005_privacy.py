@@ -1,7 +1,7 @@
 """privacy and templates: raw-text retention marks, tenant template values
 
 Revision ID: 0005_privacy
-Revises: 0001
+Revises: 0002_live_flow
 Create Date: 2026-11-24 06:00:00
 """
 
@@ -12,10 +12,10 @@ import sqlmodel
 from alembic import op
 
 revision = "0005_privacy"
-down_revision = "0001"
+down_revision = "0002_live_flow"
 branch_labels = None
-# The webhookevent table is created by the live-flow branch.
-depends_on = ("0002_live_flow",)
+# Builds on the live flow: it adds a column to its webhookevent table.
+depends_on = None
 
 
 def upgrade() -> None:
