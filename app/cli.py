@@ -188,11 +188,13 @@ def demo(
     if_empty: Annotated[bool, typer.Option("--if-empty", help="Only when nothing was learned yet.")] = False,
 ) -> None:
     """Load a small demo history (a golf-simulator business) and calibrate."""
-    from app.demo import load_demo
+    from app.demo import demo_key, load_demo
 
     services = _services()
     try:
         typer.echo(load_demo(services, only_if_empty=if_empty))
+        key, path = demo_key(services)
+        typer.echo(f"demo API key (admin, tenant default): {key}  (kept in {path})")
     finally:
         services.close()
 

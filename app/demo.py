@@ -6,6 +6,8 @@ small hand-written set of texts that benchmarks fall back on when the dev data i
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlmodel import Session, select
 
 from app.learning.learner import Interaction
@@ -196,3 +198,24 @@ def load_demo(services: Services, tenant: str = "default", only_if_empty: bool =
         f"demo data: {path} imported: {summary.learned} examples learned, {summary.voided} voided "
         f"({dict(summary.void_reasons)}), {summary.candidates} candidate patterns discovered"
     )
+
+
+def demo_key(services: Services, tenant: str = "default") -> tuple[str, Path]:
+    """An admin key for trying the demo, kept in var/demo-api-key so restarts show the same one."""
+    from app.auth import Unauthorized, authenticate, create_key
+    from app.db import session_scope
+
+    path = services.settings.var_dir / "demo-api-key"
+    if path.exists():
+        key = path.read_text(encoding="utf-8").strip()
+        try:
+            if authenticate(services.engine, key).tenant == tenant:
+                return key, path
+        except Unauthorized:
+            pass  # revoked or from an older database: make a new one
+    with session_scope(services.engine) as session:
+        _, key = create_key(session, tenant, "admin", "demo")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(key + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    return key, path
