@@ -306,3 +306,31 @@ def test_other_tenants_pattern_cannot_be_edited_and_is_404(client: TestClient, s
     assert pattern_of(client, DOOR)["mode"] == "shadow"
     with Session(services.engine) as session:
         assert all(e.status == "active" for e in session.exec(select(Example)).all())
+
+
+def test_discovered_candidates_join_the_queue_and_are_approved_or_dismissed(
+    client: TestClient, services: Services
+) -> None:
+    from app.learning.discovery import discover_and_store
+
+    discover_and_store(services, "default")
+    found = [row for row in client.get("/api/approval-queue").json() if row["kind"] == "discovery"]
+    assert found, "discovery found nothing to queue"
+    first, *rest = found
+    approved = client.post(
+        f"/api/discovery/candidates/{first['candidate_id']}/approve", json={"mode": "suggest"}
+    )
+    assert approved.status_code == 200, approved.text
+    pattern = approved.json()["pattern"]
+    assert pattern["status"] == "approved" and pattern["mode"] == "suggest"
+    assert pattern["response_text"] == first["response_text"]
+    again = client.post(
+        f"/api/discovery/candidates/{first['candidate_id']}/approve", json={"mode": "suggest"}
+    )
+    assert again.status_code == 409
+    if rest:
+        dismissed = client.post(f"/api/discovery/candidates/{rest[0]['candidate_id']}/dismiss", json={})
+        assert dismissed.status_code == 200
+    remaining = {row.get("candidate_id") for row in client.get("/api/approval-queue").json()}
+    assert first["candidate_id"] not in remaining and (not rest or rest[0]["candidate_id"] not in remaining)
+    assert client.post("/api/discovery/candidates/999999/dismiss", json={}).status_code == 404

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from app.models import Action, Decision, Example, Pattern, PatternStatus, utcnow
+from app.models import Action, Decision, Example, Pattern, PatternCandidate, PatternStatus, utcnow
 
 # The window over which frequency and would-have-answered counts are measured.
 WINDOW_DAYS = 30
@@ -22,8 +22,7 @@ def approval_queue(
     candidates = session.exec(
         select(Pattern).where(Pattern.tenant == tenant, Pattern.status == PatternStatus.candidate)
     ).all()
-    if not candidates:
-        return []
+    rows: list[dict[str, Any]] = _discovered(session, tenant, seconds_per_reply)
     ids = [p.id for p in candidates]
     answered = dict(
         session.exec(  # type: ignore[arg-type]
@@ -48,7 +47,6 @@ def approval_queue(
             .group_by(col(Example.pattern_id))
         ).all()
     )
-    rows: list[dict[str, Any]] = []
     for pattern in candidates:
         per_day = recent.get(pattern.id or 0, 0) / WINDOW_DAYS
         would_answer = answered.get(pattern.id or 0, 0)
@@ -57,6 +55,7 @@ def approval_queue(
         replies_per_day = max(would_answer / WINDOW_DAYS, per_day)
         rows.append(
             {
+                "kind": "pattern",
                 "pattern_id": pattern.id,
                 "response_text": pattern.response_text,
                 "version": pattern.version,
@@ -67,5 +66,24 @@ def approval_queue(
                 "minutes_saved_per_day": round(replies_per_day * seconds_per_reply / 60, 2),
             }
         )
-    rows.sort(key=lambda r: (-r["minutes_saved_per_day"], -r["example_count"], r["pattern_id"]))
+    rows.sort(key=lambda r: (-r["minutes_saved_per_day"], -r["example_count"], r["kind"]))
     return rows[:limit]
+
+
+def _discovered(session: Session, tenant: str, seconds_per_reply: float) -> list[dict[str, Any]]:
+    """Open candidates found by discovery, valued by how often operators send their reply."""
+    return [
+        {
+            "kind": "discovery",
+            "candidate_id": c.id,
+            "pattern_ids": c.pattern_ids,
+            "response_text": c.reply,
+            "example_count": c.size,
+            "per_day": round(c.per_day, 3),
+            "would_have_answered": None,
+            "minutes_saved_per_day": round(c.per_day * seconds_per_reply / 60, 2),
+        }
+        for c in session.exec(
+            select(PatternCandidate).where(PatternCandidate.tenant == tenant, PatternCandidate.status == "open")
+        ).all()
+    ]

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlmodel import Session, SQLModel
 
-from app.models import ApiKey, Example, Pattern, TenantPolicy
+from app.models import ApiKey, Example, Pattern, PatternCandidate, TenantPolicy
 
 # table name -> (model, the fields a change may touch)
 TRACKED: dict[str, tuple[type[SQLModel], tuple[str, ...]]] = {
@@ -21,6 +21,7 @@ TRACKED: dict[str, tuple[type[SQLModel], tuple[str, ...]]] = {
     ),
     "example": (Example, ("pattern_id", "status", "void_reason")),
     "apikey": (ApiKey, ("name", "role", "revoked_at")),
+    "patterncandidate": (PatternCandidate, ("status",)),
     "tenantpolicy": (
         TenantPolicy,
         (
