@@ -20,6 +20,7 @@ from app.api.routes import (
     lines,
     live,
     metrics,
+    operator,
     patterns,
     search,
     suggestions,
@@ -29,6 +30,7 @@ from app.api.routes import (
 )
 from app.auth import Forbidden, Unauthorized
 from app.config import Settings, get_settings
+from app.console.routes import mount_console
 from app.errors import Conflict, IndexUnavailable, InvalidInput, NotFound
 from app.services import Services, build_services
 from app.workers import BackgroundWorkers
@@ -70,6 +72,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         app.include_router(module.router)
     for module in (templates, suggestions):  # issue 5: response templates, smart suggestions
         app.include_router(module.router)
+    app.include_router(operator.router)  # the console's inbox, verdicts, pattern history
+    mount_console(app)
     _install_error_handlers(app)
     # The body limit runs first (outermost), so the access gate never buffers an oversized body.
     app.add_middleware(AccessGate)
