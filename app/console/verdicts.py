@@ -3,8 +3,8 @@
 The live flow judges a proposal from the reply an operator sends through the phone platform.
 In the console an operator may instead accept the draft, send an edited one, or say the
 proposal was wrong; the verdict moves the pattern's Beta posterior exactly as the live flow's
-would (same steps, same calibration row), is audited (so it can be reverted), and an edited or
-corrected reply is learned as an example of the customer's message.
+would (same steps, same calibration row, one verdict per decision), and the reply the customer
+should have got is learned as an example of the customer's message.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from app.db import session_scope
 from app.errors import Conflict, InvalidInput, NotFound
-from app.governance.rows import ChangeSet
 from app.learning.feedback import (
     ACCEPTED,
     EDITED,
@@ -39,7 +39,6 @@ class VerdictRequest:
     decision_id: str
     verdict: str | None
     reply: str | None
-    reason: str
 
 
 def _decision(services: Services, tenant: str, decision_id: str) -> Decision:
@@ -70,24 +69,21 @@ def _verdict(pattern_reply: str, request: VerdictRequest) -> tuple[str, float]:
     return request.verdict, score
 
 
-def record_verdict(services: Services, tenant: str, actor: str, request: VerdictRequest) -> dict[str, Any]:
+def record_verdict(services: Services, tenant: str, request: VerdictRequest) -> dict[str, Any]:
     """Store one verdict on a decision (409 if it already has one) and learn the right reply."""
     decision = _decision(services, tenant, request.decision_id)
     # Only a proposal PLS could have made (suggest or auto confidence) moves the posterior,
     # as in the live flow: a verdict on a low-confidence guess says little about the pattern.
     moves_posterior = decision.action in (Action.suggest, Action.auto)
-    outcome_fields: dict[str, Any] = {}
-
-    def apply(session: Session, changes: ChangeSet) -> dict[str, Any]:
+    memory = services.memories.get(tenant)
+    with memory.lock, session_scope(services.engine) as session:
         if session.exec(select(Feedback).where(Feedback.decision_id == decision.id)).first() is not None:
             raise Conflict(f"decision {decision.id} already has a verdict")
         pattern = session.get(Pattern, decision.pattern_id)
         if pattern is None or pattern.tenant != tenant:
             raise NotFound("pattern", decision.pattern_id)
         verdict, score = _verdict(pattern.response_text, request)
-        changes.track(pattern)
-        changes.created(
-            session,
+        session.add(
             Feedback(
                 tenant=tenant,
                 pattern_id=pattern.id,  # type: ignore[arg-type]
@@ -98,7 +94,7 @@ def record_verdict(services: Services, tenant: str, actor: str, request: Verdict
                 action=decision.action,
                 shown=decision.decision in (DecisionKind.suggest, DecisionKind.auto),
                 features=feature_row(decision.explanation) or [],
-            ),
+            )
         )
         if moves_posterior:
             d_alpha, d_beta = POSTERIOR_STEP[verdict]
@@ -107,27 +103,23 @@ def record_verdict(services: Services, tenant: str, actor: str, request: Verdict
             pattern.accepted_count += int(verdict != REJECTED)
             pattern.rejected_count += int(verdict == REJECTED)
             pattern.updated_at = utcnow()
-        outcome_fields.update(
-            alpha=pattern.feedback_alpha, beta=pattern.feedback_beta, proposed=pattern.response_text
-        )
-        return {"verdict": verdict, "similarity": round(score, 4), "pattern_id": pattern.id}
-
-    outcome = services.governance.run(
-        tenant, actor, "verdict", ("decision", decision.id), apply, reason=request.reason
-    )
-    result: dict[str, Any] = dict(outcome.result)
-    alpha, beta = outcome_fields["alpha"], outcome_fields["beta"]
-    state = services.memories.get(tenant).patterns.get(result["pattern_id"])
+        alpha, beta, proposed = pattern.feedback_alpha, pattern.feedback_beta, pattern.response_text
+        pattern_id = pattern.id
+    state = memory.patterns.get(pattern_id)  # type: ignore[arg-type]
     if state is not None and moves_posterior:
         state.set_posterior(alpha, beta)
-    result["posterior_mean"] = round(alpha / (alpha + beta), 4) if moves_posterior else None
-    result["audit_id"] = outcome.audit_id
-    result["learned"] = None
+    result: dict[str, Any] = {
+        "verdict": verdict,
+        "similarity": round(score, 4),
+        "pattern_id": pattern_id,
+        "posterior_mean": round(alpha / (alpha + beta), 4) if moves_posterior else None,
+        "learned": None,
+    }
     # What the customer should have got is a training example, as the live flow learns every
     # reply an operator sends: the accepted draft itself, or the edited / corrected reply.
     reply = (request.reply or "").strip()
-    if not reply and result["verdict"] == ACCEPTED:
-        reply = outcome_fields["proposed"]
+    if not reply and verdict == ACCEPTED:
+        reply = proposed
     if reply:
         learned = services.learner.learn(
             tenant, Interaction(text=decision.text, reply=reply), source="operator"

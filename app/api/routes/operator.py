@@ -6,10 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
-from app.api.access import principal_of
 from app.api.deps import ServicesDep, TenantQuery
 from app.console.queries import SORTS, find_patterns, inbox, pattern_history, runtime
 from app.console.verdicts import VerdictRequest, record_verdict
@@ -25,7 +24,6 @@ class VerdictIn(BaseModel):
         None, description="Omit to have the reply judged against the proposal, as the live flow does."
     )
     reply: str | None = Field(None, max_length=4000, description="The reply sent instead (learned).")
-    reason: str = Field("", max_length=500)
 
 
 @router.get("/inbox")
@@ -40,14 +38,9 @@ def recent_decisions(
 
 
 @router.post("/decisions/{decision_id}/verdict")
-def verdict(
-    body: VerdictIn, services: ServicesDep, request: Request, decision_id: DecisionId
-) -> dict[str, Any]:
+def verdict(body: VerdictIn, services: ServicesDep, decision_id: DecisionId) -> dict[str, Any]:
     """An operator's verdict on a proposal: accepted, edited (with the reply) or rejected."""
-    actor = principal_of(request.state).actor
-    return record_verdict(
-        services, body.tenant, actor, VerdictRequest(decision_id, body.verdict, body.reply, body.reason)
-    )
+    return record_verdict(services, body.tenant, VerdictRequest(decision_id, body.verdict, body.reply))
 
 
 @router.get("/patterns/{pattern_id}/history")
