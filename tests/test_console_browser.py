@@ -17,11 +17,11 @@ import pytest
 
 from app.config import Settings
 from app.services import Services, build_services
+from app.webhooks.signature import sign_legacy
 from indexer.edge import EdgeStore
 from tests.conftest import FakeEmbedder, api_key
 from tests.console_server import serve
 from tests.flow_helpers import LINE_ID, LINE_NUMBER, SECRET, install_model, message_event
-from app.webhooks.signature import sign_legacy
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
@@ -120,7 +120,9 @@ def pattern_id_for(client: httpx.Client, reply: str) -> int:
     return int(next(p["id"] for p in found if p["response_text"] == reply))
 
 
-def test_sign_in_needs_a_valid_key_and_sign_out_forgets_it(browser: Any, console: tuple[str, str, Services]) -> None:
+def test_sign_in_needs_a_valid_key_and_sign_out_forgets_it(
+    browser: Any, console: tuple[str, str, Services]
+) -> None:
     base, key, _ = console
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
@@ -145,19 +147,21 @@ def test_sign_in_needs_a_valid_key_and_sign_out_forgets_it(browser: Any, console
     context.close()
 
 
-def test_candidate_is_approved_from_the_queue_with_one_key(page: Any, console: tuple[str, str, Services]) -> None:
+def test_candidate_is_approved_from_the_queue_with_one_key(
+    page: Any, console: tuple[str, str, Services]
+) -> None:
     with api(console) as client:
         hours = pattern_id_for(client, HOURS)
         assert client.get(f"/api/patterns/{hours}").json()["status"] == "candidate"
     base = console[0]
     page.goto(f"{base}/#/queue")
-    row = page.locator(f"tr.candidate:has-text(\"{HOURS}\")")
+    row = page.locator(f'tr.candidate:has-text("{HOURS}")')
     row.click()
     shot(page, "queue")
     page.select_option("#queue-mode", "suggest")
     page.keyboard.press("a")
     page.wait_for_selector(".toast:has-text('Approved as suggest')")
-    page.wait_for_selector(f"tr.candidate:has-text(\"{HOURS}\")", state="detached")
+    page.wait_for_selector(f'tr.candidate:has-text("{HOURS}")', state="detached")
     with api(console) as client:
         approved = client.get(f"/api/patterns/{hours}").json()
     assert (approved["status"], approved["mode"]) == ("approved", "suggest")
@@ -173,7 +177,9 @@ def test_pattern_built_from_an_example_matches_in_the_playground(
     page.fill("textarea[placeholder='the reply that answers it']", reply)
     page.click("button:has-text('Create pattern')")
     page.wait_for_selector("text=Created pattern")
-    created = int(page.locator("#main section:nth-of-type(2) a[href^='#/patterns/']").first.inner_text().lstrip("#"))
+    created = int(
+        page.locator("#main section:nth-of-type(2) a[href^='#/patterns/']").first.inner_text().lstrip("#")
+    )
     page.fill("textarea[placeholder^='other ways customers ask']", "can i borrow clubs\nclub rental price")
     page.click("button:has-text('Add examples')")
     page.wait_for_selector("li:has-text('club rental price')")
@@ -239,7 +245,9 @@ def test_pattern_is_rolled_back_to_its_first_version(page: Any, console: tuple[s
     with api(console) as client:
         door = pattern_id_for(client, DOOR)
         before = client.get(f"/api/patterns/{door}").json()
-        edited = client.patch(f"/api/patterns/{door}", json={"response_text": "The Bedford code changed to 9999."})
+        edited = client.patch(
+            f"/api/patterns/{door}", json={"response_text": "The Bedford code changed to 9999."}
+        )
         assert edited.status_code == 200, edited.text
     page.goto(f"{base}/#/patterns/{door}")
     page.wait_for_selector("text=Mean confidence per day")
