@@ -115,19 +115,3 @@ def merge_pattern(
         changes.track(example)
         example.pattern_id = into
     return target
-
-
-def recount(session: Session, pattern_ids: set[int]) -> None:
-    """Bring the example counts of the given patterns back in line with their examples."""
-    if not pattern_ids:
-        return
-    session.flush()
-    counts = dict(
-        session.exec(  # type: ignore[arg-type]
-            select(Example.pattern_id, func.count())
-            .where(col(Example.pattern_id).in_(pattern_ids))
-            .group_by(col(Example.pattern_id))
-        ).all()
-    )
-    for pattern in session.exec(select(Pattern).where(col(Pattern.id).in_(pattern_ids))).all():
-        pattern.example_count = int(counts.get(pattern.id or 0, 0))

@@ -16,13 +16,13 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from app.governance import audit
-from app.governance.curation import recount
 from app.governance.rows import ChangeSet
 from app.indexing import IndexWriter, enqueue
 from app.learning.loader import SEARCHABLE, MemoryLoader
 from app.learning.matcher import Matcher, MatchResult
 from app.learning.memory import MemoryRegistry, TenantMemory
 from app.models import Decision, Example, Pattern
+from app.patterns import recount
 from app.tenants import require_tenant
 from embeddings.base import Embedder
 from indexer.store import VectorStore
