@@ -1,5 +1,5 @@
 // A keyboard-selectable list: j/k (or arrows) move, the selected row is marked for screen
-// readers with aria-selected and scrolled into view.
+// readers with aria-current and scrolled into view.
 export class Selection {
   constructor(container, selector) {
     this.container = container;
@@ -17,7 +17,7 @@ export class Selection {
     this.index = Math.max(0, Math.min(rows.length - 1, index));
     rows.forEach((row, i) => {
       row.classList.toggle("selected", i === this.index);
-      row.setAttribute("aria-selected", String(i === this.index));
+      if (i === this.index) row.setAttribute("aria-current", "true"); else row.removeAttribute("aria-current");
     });
     const row = rows[this.index];
     row.scrollIntoView({ block: "nearest" });

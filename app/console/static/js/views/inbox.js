@@ -24,7 +24,7 @@ function fromEvent(event) {
 export async function render(root, { live }) {
   const items = new Map(); // decision id -> item, newest first by insertion into `order`
   let order = [];
-  const list = h("div", { class: "list", role: "listbox", "aria-label": "Messages and decisions", tabindex: "0" });
+  const list = h("div", { class: "list", role: "feed", "aria-label": "Messages and decisions" });
   const status = h("p", { class: "muted small", role: "status" });
   clear(root,
     h("div", { class: "row" }, h("h1", { class: "grow" }, "Live inbox"),
@@ -49,7 +49,7 @@ export async function render(root, { live }) {
   }
 
   function card(item) {
-    const node = h("article", { class: "item", role: "option", "aria-selected": "false", tabindex: "-1", dataset: { decision: item.decision_id },
+    const node = h("article", { class: "item", tabindex: "-1", dataset: { decision: item.decision_id },
       "aria-label": `${item.decision}: ${item.text}`, onclick: () => selection.selectRow(node) },
       h("div", { class: "row" },
         pill(item.decision), h("span", { class: "text grow" }, item.text),

@@ -54,7 +54,7 @@ export async function render(root, { params }) {
     clear(tbody, result.items.map((p) => {
       const box = h("input", { type: "checkbox", checked: picked.has(p.id), "aria-label": `select pattern ${p.id}`,
         onchange: () => (box.checked ? picked.add(p.id) : picked.delete(p.id)) });
-      const tr = h("tr", { dataset: { id: p.id }, tabindex: "-1", "aria-selected": "false", onclick: (e) => { if (e.target !== box) selection.selectRow(tr); } },
+      const tr = h("tr", { dataset: { id: p.id }, tabindex: "-1", onclick: (e) => { if (e.target !== box) selection.selectRow(tr); } },
         h("td", {}, box), h("td", {}, p.id), h("td", {}, h("a", { href: `#/patterns/${p.id}` }, p.response_text)),
         h("td", {}, pill(p.status)), h("td", {}, pill(p.mode)), h("td", {}, p.version), h("td", {}, p.example_count),
         h("td", {}, p.match_count), h("td", {}, `${p.accepted_count} / ${p.rejected_count}`), h("td", {}, pct(p.feedback_mean)));

@@ -21,7 +21,7 @@ export async function render(root) {
   const mode = h("select", { id: "queue-mode", "aria-label": "Mode for approvals" },
     ["suggest", "shadow", "auto"].map((m) => h("option", { value: m }, m)));
   const tbody = h("tbody");
-  const table = h("table", { "aria-label": "Candidate patterns", role: "grid" },
+  const table = h("table", { "aria-label": "Candidate patterns" },
     h("thead", {}, h("tr", {}, h("th", {}, h("span", { class: "sr-only" }, "select")), h("th", {}, "minutes saved / day"),
       h("th", {}, "reply"), h("th", {}, "examples"), h("th", {}, "sent / day"), h("th", {}, "would have answered"), h("th", {}, "source"))),
     tbody);
@@ -47,7 +47,7 @@ export async function render(root) {
       const key = keyOf(row);
       const box = h("input", { type: "checkbox", checked: picked.has(key), "aria-label": `select candidate ${key}`,
         onchange: () => (box.checked ? picked.add(key) : picked.delete(key)) });
-      const tr = h("tr", { class: "candidate", dataset: { key }, tabindex: "-1", "aria-selected": "false",
+      const tr = h("tr", { class: "candidate", dataset: { key }, tabindex: "-1",
         onclick: (event) => { if (event.target !== box) selection.selectRow(tr); } },
         h("td", {}, box),
         h("td", {}, h("strong", {}, row.minutes_saved_per_day.toFixed(1))),
