@@ -187,9 +187,13 @@ def test_pattern_built_from_an_example_matches_in_the_playground(
     page.click("button:has-text('Test')")
     page.wait_for_selector(".builder-result:has-text('matches this pattern')")
     shot(page, "builder")
+    page.select_option("#builder-mode", "suggest")
+    page.click("button:has-text('Approve pattern')")
+    page.wait_for_selector(f".toast:has-text('Pattern #{created} approved as suggest')")
     with api(console) as client:
         detail = client.get(f"/api/patterns/{created}").json()
     assert detail["example_count"] == 3 and detail["response_text"] == reply
+    assert (detail["status"], detail["mode"]) == ("approved", "suggest")
     page.click("text=Open in the playground")
     page.wait_for_selector("tr.match-result")
     page.fill("#main textarea[data-search]", "do you rent clubs for golf\nwhat's the door code for bedford")
@@ -200,9 +204,6 @@ def test_pattern_built_from_an_example_matches_in_the_playground(
     assert rows.nth(0).locator("text=" + reply).count() == 1
     assert rows.nth(1).get_attribute("data-pattern") != str(created)
     shot(page, "playground")
-    page.goto(f"{base}/#/builder")  # approve from the builder's last step
-    with api(console) as client:
-        assert client.post(f"/api/patterns/{created}/approve", json={"mode": "suggest"}).status_code == 200
 
 
 def _signed_delivery(base: str, text: str) -> None:
