@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from app.db import session_scope
 from app.errors import InvalidInput
+from app.governance.rows import ChangeSet
 from app.learning.matcher import MatchResult
 from app.models import DecisionKind, PhoneLine, TemplateValues, Tenant, utcnow
 from app.templates import PLACEHOLDERS, TENANT_VALUES, render
@@ -26,8 +26,8 @@ def get_template_values(engine: Engine, tenant: str) -> dict[str, str]:
         return dict(row.entries) if row is not None else {}
 
 
-def set_template_values(engine: Engine, tenant: str, entries: dict[str, Any]) -> dict[str, str]:
-    """Merge values into the tenant's; an empty or null value removes one. InvalidInput names a bad one."""
+def check_template_values(entries: dict[str, Any]) -> dict[str, str | None]:
+    """The values cleaned (an empty or null value means remove it); InvalidInput names a bad one."""
     clean: dict[str, str | None] = {}
     for name, value in entries.items():
         field = f"values.{name}"
@@ -43,18 +43,29 @@ def set_template_values(engine: Engine, tenant: str, entries: dict[str, Any]) ->
         if "\x00" in text:
             raise InvalidInput(field, "must not contain NUL characters")
         clean[name] = text or None
-    with session_scope(engine) as session:
-        require_tenant(session, tenant)
-        row = session.get(TemplateValues, tenant) or TemplateValues(tenant=tenant)
-        merged = dict(row.entries)
-        for name, value in clean.items():
-            if value is None:
-                merged.pop(name, None)
-            else:
-                merged[name] = value
-        row.entries, row.updated_at = merged, utcnow()  # a new dict, so the JSON column is rewritten
-        session.add(row)
-        return merged
+    return clean
+
+
+def apply_template_values(
+    session: Session, changes: ChangeSet, tenant: str, clean: dict[str, str | None]
+) -> dict[str, str]:
+    """Merge checked values into the tenant's (audited by the caller); None removes one."""
+    require_tenant(session, tenant)
+    row = session.get(TemplateValues, tenant)
+    if row is None:
+        row = TemplateValues(tenant=tenant)
+        changes.created(session, row)
+    else:
+        changes.track(row)
+    merged = dict(row.entries)
+    for name, value in clean.items():
+        if value is None:
+            merged.pop(name, None)
+        else:
+            merged[name] = value
+    row.entries, row.updated_at = merged, utcnow()  # a new dict, so the JSON column is rewritten
+    session.flush()
+    return merged
 
 
 def values_for(session: Session, tenant: str, line_id: int | None) -> dict[str, str]:

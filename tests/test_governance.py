@@ -334,3 +334,23 @@ def test_discovered_candidates_join_the_queue_and_are_approved_or_dismissed(
     remaining = {row.get("candidate_id") for row in client.get("/api/approval-queue").json()}
     assert first["candidate_id"] not in remaining and (not rest or rest[0]["candidate_id"] not in remaining)
     assert client.post("/api/discovery/candidates/999999/dismiss", json={}).status_code == 404
+
+
+def test_settings_changes_are_audited_and_revertible(client: TestClient) -> None:
+    first = client.put("/api/policy", json={"timezone": "Europe/London", "vip_numbers": ["+447700900123"]})
+    assert first.status_code == 200, first.text
+    second = client.put("/api/policy", json={"timezone": "America/New_York"})
+    events = client.get("/api/audit", params={"object_type": "policy"}).json()
+    assert [e["id"] for e in events] == [second.json()["audit_id"], first.json()["audit_id"]]
+    assert events[0]["before"]["tenantpolicy"]["default"]["timezone"] == "Europe/London"
+    assert client.post(f"/api/audit/{events[0]['id']}/revert").status_code == 200
+    assert client.get("/api/policy").json()["timezone"] == "Europe/London"
+    # The first change created the tenant's rules: reverting it goes back to the defaults.
+    assert client.post(f"/api/audit/{events[1]['id']}/revert").status_code == 200
+    policy = client.get("/api/policy").json()
+    assert policy["timezone"] == "UTC" and policy["vip_numbers"] == []
+    values = client.put("/api/templates/values", json={"values": {"booking_link": "https://book.example/x"}})
+    assert values.status_code == 200, values.text
+    event = client.get("/api/audit", params={"object_type": "templatevalues"}).json()[0]
+    assert client.post(f"/api/audit/{event['id']}/revert").status_code == 200
+    assert client.get("/api/templates/values").json() == {}

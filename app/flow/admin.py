@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 from app.db import session_scope
 from app.errors import Conflict, InvalidInput, NotFound
 from app.flow.decide import load_policy
+from app.governance.rows import ChangeSet
 from app.models import (
     Conversation,
     Message,
@@ -101,19 +102,22 @@ def get_policy(engine: Engine, tenant: str) -> dict[str, Any]:
         return policy_view(load_policy(session, tenant))
 
 
-def put_policy(engine: Engine, tenant: str, values: dict[str, Any]) -> dict[str, Any]:
-    """Replace the given rules; InvalidInput names a bad one and nothing is stored."""
-    with session_scope(engine) as session:
-        require_tenant(session, tenant)
-        policy = session.get(TenantPolicy, tenant) or TenantPolicy(tenant=tenant)
-        for name, value in values.items():
-            if name in POLICY_FIELDS:
-                setattr(policy, name, value)
-        validate_policy(policy)
-        policy.updated_at = utcnow()
-        session.add(policy)
-        session.flush()
-        return policy_view(policy)
+def apply_policy(session: Session, changes: ChangeSet, tenant: str, values: dict[str, Any]) -> dict[str, Any]:
+    """Replace the given rules (audited by the caller); InvalidInput names a bad one."""
+    require_tenant(session, tenant)
+    policy = session.get(TenantPolicy, tenant)
+    if policy is None:
+        policy = TenantPolicy(tenant=tenant)
+        changes.created(session, policy)
+    else:
+        changes.track(policy)
+    for name, value in values.items():
+        if name in POLICY_FIELDS:
+            setattr(policy, name, value)
+    validate_policy(policy)
+    policy.updated_at = utcnow()
+    session.flush()
+    return policy_view(policy)
 
 
 def _conversation_view(conv: Conversation) -> dict[str, Any]:

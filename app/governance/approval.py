@@ -84,6 +84,8 @@ def _discovered(session: Session, tenant: str, seconds_per_reply: float) -> list
             "minutes_saved_per_day": round(c.per_day * seconds_per_reply / 60, 2),
         }
         for c in session.exec(
-            select(PatternCandidate).where(PatternCandidate.tenant == tenant, PatternCandidate.status == "open")
+            select(PatternCandidate).where(
+                PatternCandidate.tenant == tenant, PatternCandidate.status == "open"
+            )
         ).all()
     ]

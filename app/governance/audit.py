@@ -8,9 +8,19 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from app.errors import Conflict, NotFound
-from app.governance.rows import ChangeSet, load, restore, snapshot
+from app.governance.rows import KEYED_BY_TENANT, TRACKED, ChangeSet, load, restore, snapshot
 from app.governance.versions import EDITABLE, apply_version
-from app.models import ApiKey, AuditEvent, Example, ExampleStatus, Pattern, PatternStatus, utcnow
+from app.models import (
+    ApiKey,
+    AuditEvent,
+    Example,
+    ExampleStatus,
+    Pattern,
+    PatternStatus,
+    TemplateValues,
+    TenantPolicy,
+    utcnow,
+)
 
 
 def record(
@@ -86,6 +96,10 @@ def revert_event(session: Session, changes: ChangeSet, tenant: str, event_id: in
         raise Conflict(f"audit event {event_id} was already reverted by event {event.reverted_by}")
     for table, rows in event.after.items():
         for key, state in rows.items():
+            if state is None:
+                if load(session, table, key) is not None:
+                    raise Conflict(f"{table} {key} was created again after audit event {event_id}")
+                continue
             if snapshot(load(session, table, key)) != state:
                 raise Conflict(
                     f"{table} {key} changed after audit event {event_id}: revert the later change first"
@@ -94,7 +108,8 @@ def revert_event(session: Session, changes: ChangeSet, tenant: str, event_id: in
     for table, rows in event.before.items():
         for key, state in rows.items():
             row = load(session, table, key)
-            assert row is not None  # it matched the event's 'after' state above
+            if row is None:  # the event deleted it: bring it back as it was
+                row = _recreate(session, changes, table, key)
             if state is None:
                 _neutralise(session, changes, row, actor, reason)
             elif isinstance(row, Pattern):
@@ -108,6 +123,16 @@ def revert_event(session: Session, changes: ChangeSet, tenant: str, event_id: in
     return event
 
 
+def _recreate(session: Session, changes: ChangeSet, table: str, key: str) -> Any:
+    """A deleted per-tenant row, created again (its fields are restored by the caller)."""
+    if table not in KEYED_BY_TENANT:
+        raise Conflict(f"{table} {key} no longer exists")
+    model, _ = TRACKED[table]
+    row = model(tenant=key)
+    changes.created(session, row)
+    return row
+
+
 def _neutralise(session: Session, changes: ChangeSet, row: Any, actor: str, reason: str) -> None:
     """Undo the creation of a row without deleting history that may point at it."""
     if isinstance(row, Pattern):
@@ -119,6 +144,8 @@ def _neutralise(session: Session, changes: ChangeSet, row: Any, actor: str, reas
         changes.track(row)
         row.status = ExampleStatus.voided
         row.void_reason = reason
+    elif isinstance(row, (TenantPolicy, TemplateValues)):
+        changes.deleted_row(session, row)  # back to the defaults
 
 
 def event_view(event: AuditEvent) -> dict[str, Any]:

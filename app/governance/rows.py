@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlmodel import Session, SQLModel
 
-from app.models import ApiKey, Example, Pattern, PatternCandidate, TenantPolicy
+from app.models import ApiKey, Example, Pattern, PatternCandidate, TemplateValues, TenantPolicy
 
 # table name -> (model, the fields a change may touch)
 TRACKED: dict[str, tuple[type[SQLModel], tuple[str, ...]]] = {
@@ -22,6 +22,7 @@ TRACKED: dict[str, tuple[type[SQLModel], tuple[str, ...]]] = {
     "example": (Example, ("pattern_id", "status", "void_reason")),
     "apikey": (ApiKey, ("name", "role", "revoked_at")),
     "patterncandidate": (PatternCandidate, ("status",)),
+    "templatevalues": (TemplateValues, ("entries",)),
     "tenantpolicy": (
         TenantPolicy,
         (
@@ -38,6 +39,10 @@ TRACKED: dict[str, tuple[type[SQLModel], tuple[str, ...]]] = {
         ),
     ),
 }
+
+
+# One row per tenant: the primary key is the tenant id.
+KEYED_BY_TENANT = ("tenantpolicy", "templatevalues")
 
 
 def table_of(row: SQLModel) -> str:
@@ -67,7 +72,7 @@ def snapshot(row: SQLModel | None) -> dict[str, Any] | None:
 def load(session: Session, table: str, key: str) -> SQLModel | None:
     """The row `key` of a tracked table."""
     model, _ = TRACKED[table]
-    return session.get(model, key if table == "tenantpolicy" else int(key))
+    return session.get(model, key if table in KEYED_BY_TENANT else int(key))
 
 
 def restore(row: SQLModel, state: dict[str, Any]) -> None:
@@ -94,6 +99,7 @@ class ChangeSet:
     def __init__(self) -> None:
         self.rows: dict[tuple[str, str], SQLModel] = {}
         self.before: dict[tuple[str, str], dict[str, Any] | None] = {}
+        self.deleted: set[tuple[str, str]] = set()
 
     def track(self, row: SQLModel) -> SQLModel:
         """Remember a row's state before the first change to it; returns the row."""
@@ -112,6 +118,13 @@ class ChangeSet:
         self.rows[key] = row
         return row
 
+    def deleted_row(self, session: Session, row: SQLModel) -> None:
+        """Delete a row, remembering what it held (its 'after' is that it does not exist)."""
+        self.track(row)
+        self.deleted.add((table_of(row), key_of(row)))
+        session.delete(row)
+        session.flush()
+
     def touched(self, table: str) -> list[SQLModel]:
         """The rows of one table this action touched."""
         return [row for (name, _), row in self.rows.items() if name == table]
@@ -121,7 +134,7 @@ class ChangeSet:
         before: dict[str, Any] = {}
         after: dict[str, Any] = {}
         for key, row in self.rows.items():
-            old, new = self.before[key], snapshot(row)
+            old, new = self.before[key], (None if key in self.deleted else snapshot(row))
             if old == new:
                 continue
             before.setdefault(key[0], {})[key[1]] = old

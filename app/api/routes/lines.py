@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, Query, Request, status
 
+from app.api.access import principal_of
 from app.api.deps import ServicesDep, TenantQuery
 from app.api.flow_schemas import LineIn, PolicyIn
 from app.flow import admin
@@ -34,9 +35,17 @@ def policy(services: ServicesDep, tenant: TenantQuery = "default") -> dict[str, 
 
 
 @router.put("/policy")
-def set_policy(body: PolicyIn, services: ServicesDep) -> dict[str, Any]:
+def set_policy(body: PolicyIn, services: ServicesDep, request: Request) -> dict[str, Any]:
     """Change business rules; a bad value is a 422 naming it, and nothing is stored."""
-    return admin.put_policy(services.engine, body.tenant, body.changes())
+    values = body.changes()
+    outcome = services.governance.run(
+        body.tenant,
+        principal_of(request.state).actor,
+        "policy",
+        ("policy", body.tenant),
+        lambda session, changes: admin.apply_policy(session, changes, body.tenant, values),
+    )
+    return {**outcome.result, "audit_id": outcome.audit_id}
 
 
 @router.get("/conversations")

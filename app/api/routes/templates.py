@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
+from app.api.access import principal_of
 from app.api.deps import ServicesDep, TenantQuery
-from app.template_values import get_template_values, set_template_values
+from app.template_values import apply_template_values, check_template_values, get_template_values
 from app.templates import PLACEHOLDERS, TENANT_VALUES, validate_template
 
 router = APIRouter(prefix="/api/templates", tags=["templates"])
@@ -41,6 +42,16 @@ def values(services: ServicesDep, tenant: TenantQuery = "default") -> dict[str, 
 
 
 @router.put("/values")
-def put_values(body: ValuesIn, services: ServicesDep, tenant: TenantQuery = "default") -> dict[str, str]:
-    """Set (merge) the tenant's placeholder values; 422 names an unknown or bad one."""
-    return set_template_values(services.engine, tenant, body.values)
+def put_values(
+    body: ValuesIn, services: ServicesDep, request: Request, tenant: TenantQuery = "default"
+) -> dict[str, str]:
+    """Set (merge) the tenant's placeholder values; 422 names an unknown or bad one. Audited."""
+    clean = check_template_values(body.values)
+    outcome = services.governance.run(
+        tenant,
+        principal_of(request.state).actor,
+        "template-values",
+        ("templatevalues", tenant),
+        lambda session, changes: apply_template_values(session, changes, tenant, clean),
+    )
+    return outcome.result  # type: ignore[no-any-return]
