@@ -18,6 +18,20 @@ from app.errors import InvalidInput
 from app.models import TenantPolicy
 from app.text import normalise_for_hash
 
+# The rules a tenant sets (TenantPolicy's editable fields).
+POLICY_FIELDS = (
+    "timezone",
+    "hours",
+    "holidays",
+    "vip_numbers",
+    "max_auto_per_customer_day",
+    "max_auto_per_conversation",
+    "operator_lockout_hours",
+    "escalation_phrases",
+    "repeat_window_s",
+    "repeat_limit",
+)
+
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DEFAULT_ESCALATION_PHRASES = (
     "speak to a human",

@@ -18,22 +18,9 @@ from app.models import (
     TenantPolicy,
     utcnow,
 )
-from app.policy import validate_policy
+from app.policy import POLICY_FIELDS, validate_policy
 from app.tenants import require_tenant
 from app.webhooks.signature import decode_secret
-
-POLICY_FIELDS = (
-    "timezone",
-    "hours",
-    "holidays",
-    "vip_numbers",
-    "max_auto_per_customer_day",
-    "max_auto_per_conversation",
-    "operator_lockout_hours",
-    "escalation_phrases",
-    "repeat_window_s",
-    "repeat_limit",
-)
 
 
 def line_view(line: PhoneLine) -> dict[str, Any]:

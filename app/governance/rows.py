@@ -12,6 +12,7 @@ from typing import Any
 from sqlmodel import Session, SQLModel
 
 from app.models import ApiKey, Example, Pattern, PatternCandidate, TemplateValues, TenantPolicy
+from app.policy import POLICY_FIELDS
 
 # table name -> (model, the fields a change may touch)
 TRACKED: dict[str, tuple[type[SQLModel], tuple[str, ...]]] = {
@@ -23,21 +24,7 @@ TRACKED: dict[str, tuple[type[SQLModel], tuple[str, ...]]] = {
     "apikey": (ApiKey, ("name", "role", "revoked_at")),
     "patterncandidate": (PatternCandidate, ("status",)),
     "templatevalues": (TemplateValues, ("entries",)),
-    "tenantpolicy": (
-        TenantPolicy,
-        (
-            "timezone",
-            "hours",
-            "holidays",
-            "vip_numbers",
-            "max_auto_per_customer_day",
-            "max_auto_per_conversation",
-            "operator_lockout_hours",
-            "escalation_phrases",
-            "repeat_window_s",
-            "repeat_limit",
-        ),
-    ),
+    "tenantpolicy": (TenantPolicy, POLICY_FIELDS),
 }
 
 
