@@ -19,7 +19,7 @@ import numpy as np
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
-from app.learning.facts import facts_conflict
+from app.learning.facts import fact_kinds
 from app.models import Example, ExampleStatus, Feedback, Pattern, PatternStatus, utcnow
 from app.tenants import require_tenant
 from embeddings.base import Embedder
@@ -69,17 +69,25 @@ def suggest(
                 .limit(MAX_PATTERNS)
             ).all()
         )
-        accepted = _last_accepted(session, tenant)
-        texts = _example_texts(session, tenant, [p.id for p in patterns if p.id is not None])
+        ids = [p.id for p in patterns if p.id is not None]
+        accepted = _last_accepted(session, tenant, ids)
+        texts = _example_texts(session, tenant, ids)
     out = _idle(patterns, accepted, rules, now)
     out.extend(_pairs(embedder, [p for p in patterns if texts.get(p.id or 0)], texts, rules))
     return out
 
 
-def _last_accepted(session: Session, tenant: str) -> dict[int, datetime]:
+def _last_accepted(session: Session, tenant: str, pattern_ids: list[int]) -> dict[int, datetime]:
+    if not pattern_ids:
+        return {}
+    # Only the loaded patterns: a tenant's other patterns' verdicts would be read for nothing.
     rows = session.exec(
         select(Feedback.pattern_id, func.max(Feedback.created_at))
-        .where(Feedback.tenant == tenant, col(Feedback.verdict).in_(ACCEPTING))
+        .where(
+            Feedback.tenant == tenant,
+            col(Feedback.pattern_id).in_(pattern_ids),
+            col(Feedback.verdict).in_(ACCEPTING),
+        )
         .group_by(col(Feedback.pattern_id))
     ).all()
     return {pattern_id: at for pattern_id, at in rows if at is not None}
@@ -158,11 +166,10 @@ def _unit(rows: np.ndarray) -> np.ndarray:
     return np.asarray(rows / np.where(norms == 0, 1.0, norms), dtype=np.float64)
 
 
-def _pairs(
-    embedder: Embedder, patterns: Sequence[Pattern], texts: dict[int, list[str]], rules: SuggestionRules
-) -> list[Suggestion]:
-    if len(patterns) < 2:
-        return []
+def _similarities(
+    embedder: Embedder, patterns: Sequence[Pattern], texts: dict[int, list[str]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine similarities of every two patterns' message centroids, and of their replies."""
     ids = [p.id or 0 for p in patterns]
     flat = [text for pid in ids for text in texts[pid]]
     vectors = _unit(embedder.embed(flat + [p.response_text for p in patterns]))
@@ -172,35 +179,76 @@ def _pairs(
         count = len(texts[pid])
         centroids.append(message_vecs[start : start + count].mean(axis=0))
         start += count
-    message_sim = _unit(np.stack(centroids)) @ _unit(np.stack(centroids)).T
-    reply_sim = reply_vecs @ reply_vecs.T
-    out: list[Suggestion] = []
-    for i in range(len(patterns)):
-        for j in range(i + 1, len(patterns)):
-            a, b = patterns[i], patterns[j]
-            m, r = float(message_sim[i, j]), float(reply_sim[i, j])
-            duplicate = r >= rules.duplicate_similarity and m >= rules.duplicate_message_similarity
-            merge = m >= rules.merge_similarity and not duplicate
-            if not (duplicate or merge) or facts_conflict(a.key_facts, b.key_facts):
-                continue
-            numbers = {
-                "message_similarity": round(m, 4),
-                "reply_similarity": round(r, 4),
-                "examples": [a.example_count, b.example_count],
-                "statuses": [a.status, b.status],
-            }
-            if duplicate:
-                reason = (
-                    f"duplicate? patterns {a.id} ({a.status}) and {b.id} ({b.status}) give nearly "
-                    f"the same reply (reply similarity {r:.2f})"
-                )
-            else:
-                reason = (
-                    f"merge? patterns {a.id} and {b.id} answer the same messages (message similarity "
-                    f"{m:.2f}) with different replies (reply similarity {r:.2f})"
-                )
-            out.append(
-                Suggestion("duplicate" if duplicate else "merge", [a.id or 0, b.id or 0], reason, numbers)
-            )
+    unit_centroids = _unit(np.stack(centroids))
+    return unit_centroids @ unit_centroids.T, reply_vecs @ reply_vecs.T
+
+
+def _close_pairs(
+    message_sim: np.ndarray, reply_sim: np.ndarray, rules: SuggestionRules
+) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs i < j close enough for a merge or a duplicate, in row-major order."""
+    duplicate = (reply_sim >= rules.duplicate_similarity) & (
+        message_sim >= rules.duplicate_message_similarity
+    )
+    close = np.triu(duplicate | (message_sim >= rules.merge_similarity), k=1)
+    rows, cols = np.nonzero(close)
+    return rows, cols
+
+
+def _fact_codes(facts: Sequence[Sequence[str]]) -> np.ndarray:
+    """Per pattern and fact kind, a number naming the set of values it states (-1: none)."""
+    grouped = [fact_kinds(f) for f in facts]
+    kinds = sorted({kind for by_kind in grouped for kind in by_kind})
+    codes = np.full((len(grouped), len(kinds)), -1, dtype=np.int64)
+    numbers: dict[frozenset[str], int] = {}  # values carry their kind, so sets never collide across kinds
+    for row, by_kind in enumerate(grouped):
+        for column, kind in enumerate(kinds):
+            if kind in by_kind:
+                codes[row, column] = numbers.setdefault(by_kind[kind], len(numbers))
+    return codes
+
+
+def fact_conflicts(facts: Sequence[Sequence[str]], rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """`facts_conflict` for many pairs at once: a kind both state, with different values."""
+    codes = _fact_codes(facts)
+    a, b = codes[rows], codes[cols]
+    return np.asarray(((a >= 0) & (b >= 0) & (a != b)).any(axis=1), dtype=bool)
+
+
+def _pair_suggestion(a: Pattern, b: Pattern, m: float, r: float, rules: SuggestionRules) -> Suggestion:
+    duplicate = r >= rules.duplicate_similarity and m >= rules.duplicate_message_similarity
+    numbers = {
+        "message_similarity": round(m, 4),
+        "reply_similarity": round(r, 4),
+        "examples": [a.example_count, b.example_count],
+        "statuses": [a.status, b.status],
+    }
+    if duplicate:
+        reason = (
+            f"duplicate? patterns {a.id} ({a.status}) and {b.id} ({b.status}) give nearly "
+            f"the same reply (reply similarity {r:.2f})"
+        )
+    else:
+        reason = (
+            f"merge? patterns {a.id} and {b.id} answer the same messages (message similarity "
+            f"{m:.2f}) with different replies (reply similarity {r:.2f})"
+        )
+    return Suggestion("duplicate" if duplicate else "merge", [a.id or 0, b.id or 0], reason, numbers)
+
+
+def _pairs(
+    embedder: Embedder, patterns: Sequence[Pattern], texts: dict[int, list[str]], rules: SuggestionRules
+) -> list[Suggestion]:
+    if len(patterns) < 2:
+        return []
+    message_sim, reply_sim = _similarities(embedder, patterns, texts)
+    # Thresholds and fact checks run on whole matrices: a Python loop over every pair of the
+    # MAX_PATTERNS largest patterns was most of this request's time.
+    rows, cols = _close_pairs(message_sim, reply_sim, rules)
+    apart = fact_conflicts([p.key_facts for p in patterns], rows, cols)
+    out = [
+        _pair_suggestion(patterns[i], patterns[j], float(message_sim[i, j]), float(reply_sim[i, j]), rules)
+        for i, j in zip(rows[~apart].tolist(), cols[~apart].tolist(), strict=True)
+    ]
     out.sort(key=lambda s: -float(s.numbers["message_similarity"]))
     return out

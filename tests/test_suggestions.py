@@ -6,14 +6,16 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.db import session_scope
+from app.learning.facts import facts_conflict
 from app.models import Feedback, Pattern, PatternStatus, utcnow
 from app.services import Services, build_services
-from app.suggestions import SuggestionRules, suggest
+from app.suggestions import SuggestionRules, fact_conflicts, suggest
 from indexer.edge import EdgeStore
 from tests.conftest import FakeEmbedder, api_client
 
@@ -117,3 +119,31 @@ def test_suggestions_for_an_unknown_tenant_are_404_and_bad_kind_422(services: Se
 
     with pytest.raises(TenantNotFound):
         suggest(services.engine, services.embedder, "nobody", SuggestionRules())
+
+
+def test_vectorised_fact_check_agrees_with_facts_conflict_on_every_pair() -> None:
+    facts = [
+        [],
+        ["num:4512"],
+        ["num:9911"],
+        ["num:4512", "place:bedford"],
+        ["num:4512", "place:leeds"],
+        ["num:4512", "num:7"],
+        ["place:bedford", "time:7am"],
+        ["answer:yes"],
+        ["answer:no", "num:4512"],
+    ]
+    rows, cols = np.triu_indices(len(facts), k=1)
+    found = fact_conflicts(facts, rows, cols)
+    expected = [facts_conflict(facts[i], facts[j]) for i, j in zip(rows.tolist(), cols.tolist(), strict=True)]
+    assert found.tolist() == expected and any(expected) and not all(expected)
+
+
+def test_a_reply_adding_a_fact_the_other_does_not_state_is_still_suggested(services: Services) -> None:
+    with api_client(services) as client:
+        a = learn(client, ["door code for bedford", "bedford door code please"], DOOR)
+        b = learn(client, ["door code for bedford now", "bedford door code"], "Use the side entrance.")
+        # as a person's edit would leave it: the same code, and opening hours the other does not state
+        update(services, b, response_text=f"{DOOR} Open 7am to 11pm.", key_facts=["num:4512", "time:7am"])
+        found = client.get("/api/suggestions").json()
+    assert [s["pattern_ids"] for s in found] == [[a, b]]
