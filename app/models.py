@@ -302,6 +302,8 @@ class TenantPolicy(SQLModel, table=True):
     escalation_phrases: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     repeat_window_s: int = 120
     repeat_limit: int = 4
+    # This tenant's shadow switch; None follows the service default (PLS_SHADOW).
+    shadow: bool | None = None
     updated_at: datetime = Field(default_factory=utcnow)
 
 

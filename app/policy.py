@@ -30,6 +30,7 @@ POLICY_FIELDS = (
     "escalation_phrases",
     "repeat_window_s",
     "repeat_limit",
+    "shadow",
 )
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -190,4 +190,5 @@ def test_pattern_list_filters_by_text_status_and_mode(client: TestClient, servic
 def test_runtime_reports_the_shadow_switch_and_thresholds(client: TestClient, services: Services) -> None:
     runtime = client.get("/api/runtime").json()
     assert runtime["shadow"] is services.settings.shadow and "PLS_SHADOW" in runtime["shadow_source"]
+    assert runtime["tenant_shadow"] is None
     assert runtime["thresholds"] == {"suggest": 0.6, "auto": 0.9}  # install_model's

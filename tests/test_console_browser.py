@@ -265,6 +265,24 @@ def test_pattern_is_rolled_back_to_its_first_version(page: Any, console: tuple[s
     assert now["response_text"] == DOOR and now["version"] == before["version"] + 2
 
 
+def test_shadow_switch_is_turned_for_this_business_from_settings(
+    page: Any, console: tuple[str, str, Services]
+) -> None:
+    base = console[0]
+    with api(console) as client:
+        start = client.get("/api/runtime").json()["shadow"]
+    page.goto(f"{base}/#/settings")
+    page.wait_for_selector("#shadow-toggle")
+    page.click("#shadow-toggle")
+    page.wait_for_selector(f"#shadow-state:has-text('Shadow mode is {'OFF' if start else 'ON'}')")
+    page.click("button:has-text('Follow the service default')")
+    page.wait_for_selector(f"#shadow-state:has-text('Shadow mode is {'ON' if start else 'OFF'}')")
+    with api(console) as client:
+        runtime = client.get("/api/runtime").json()
+        assert runtime["shadow"] is start and runtime["tenant_shadow"] is None
+        assert client.get("/api/audit", params={"object_type": "policy"}).json()[0]["action"] == "policy"
+
+
 @pytest.mark.parametrize("view", ["patterns", "search?q=door%20code", "dashboard", "settings"])
 def test_every_page_renders_at_laptop_width(page: Any, console: tuple[str, str, Services], view: str) -> None:
     base = console[0]

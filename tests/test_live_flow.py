@@ -119,6 +119,19 @@ def test_global_shadow_switch_only_records(shadowed: tuple[TestClient, Services]
     assert sent(services) == []
 
 
+def test_tenant_shadow_switch_overrides_the_service_default(shadowed: tuple[TestClient, Services]) -> None:
+    client, services = shadowed  # PLS_SHADOW is on for the service
+    assert client.get("/api/runtime").json()["shadow"] is True
+    assert client.put("/api/policy", json={"shadow": False}).status_code == 200
+    assert client.get("/api/runtime").json()["shadow_source"] == "this tenant's setting"
+    decision = deliver(client, services, QUESTION)
+    assert decision is not None and decision.decision == "auto" and len(sent(services)) == 1
+    # An explicit null hands the switch back to the service default.
+    assert client.put("/api/policy", json={"shadow": None}).json()["shadow"] is None
+    decision = deliver(client, services, "what's the door code at bedford again")
+    assert decision is not None and decision.decision == "shadow" and len(sent(services)) == 1
+
+
 def test_pattern_in_suggest_mode_offers_a_draft(
     settings: Settings, tmp_path: Path, fake_embedder: FakeEmbedder
 ) -> None:

@@ -33,6 +33,12 @@ class PolicyIn(BaseModel):
     escalation_phrases: list[str] | None = Field(None, description="Phrases that hand a turn to a human.")
     repeat_window_s: int | None = Field(None, ge=1, le=86400)
     repeat_limit: int | None = Field(None, ge=2, le=100)
+    shadow: bool | None = Field(
+        None, description="Record only (true), act on each pattern's mode (false); null follows PLS_SHADOW."
+    )
 
     def changes(self) -> dict[str, Any]:
-        return {k: v for k, v in self.model_dump(exclude={"tenant"}).items() if v is not None}
+        given = {k: v for k, v in self.model_dump(exclude={"tenant"}).items() if v is not None}
+        if "shadow" in self.model_fields_set:  # an explicit null hands the switch back to PLS_SHADOW
+            given["shadow"] = self.shadow
+        return given

@@ -10,6 +10,7 @@ from sqlalchemy import Engine, case, func, or_
 from sqlmodel import Session, col, select
 
 from app.errors import InvalidInput, PatternNotFound
+from app.flow.decide import load_policy, shadow_for
 from app.models import Action, Decision, Feedback, Message, Pattern, utcnow
 from app.patterns import pattern_view
 from app.services import Services
@@ -162,13 +163,19 @@ def find_patterns(
 
 
 def runtime(services: Services, tenant: str) -> dict[str, Any]:
-    """The service-wide switches (environment settings, read-only) and the tenant's thresholds."""
+    """The switches in force for the tenant (its shadow switch, the service's sender) and its thresholds."""
     settings = services.settings
     model = services.memories.get(tenant).model
+    with Session(services.engine) as session:
+        policy = load_policy(session, tenant)
     return {
         "tenant": tenant,
-        "shadow": settings.shadow,
-        "shadow_source": "PLS_SHADOW (environment; applies to every tenant, restart to change)",
+        "shadow": shadow_for(policy, settings.shadow),
+        "tenant_shadow": policy.shadow,
+        "service_shadow": settings.shadow,
+        "shadow_source": "this tenant's setting"
+        if policy.shadow is not None
+        else "PLS_SHADOW (service default)",
         "sender": settings.sender,
         "operator_seconds_per_reply": settings.operator_seconds_per_reply,
         "suggest_precision": settings.suggest_precision,

@@ -36,6 +36,11 @@ def load_policy(session: Session, tenant: str) -> TenantPolicy:
     return session.get(TenantPolicy, tenant) or TenantPolicy(tenant=tenant)
 
 
+def shadow_for(policy: TenantPolicy, default: bool) -> bool:
+    """The tenant's own shadow switch, or the service default when it has not set one."""
+    return default if policy.shadow is None else policy.shadow
+
+
 @dataclass(frozen=True)
 class Final:
     """The decision after rules and the shadow switch."""
@@ -92,7 +97,7 @@ class Decider:
         verdict = evaluate(policy, facts)
         result = apply_template(self._match(tenant, turn), values)
         masked_text = mask_pii(turn.text)  # decision rows and the live feed never hold raw PII
-        final = finalise(result, verdict, self.settings.shadow)
+        final = finalise(result, verdict, shadow_for(policy, self.settings.shadow))
         explanation: dict[str, Any] = {
             **result.explanation,
             "policy": verdict.as_dict(),

@@ -1,4 +1,4 @@
-// Settings: the shadow switch (service-wide, read-only here), business rules (hours, holidays,
+// Settings: the tenant's shadow switch, business rules (hours, holidays,
 // VIPs, rate limits), pattern counts by mode, export and import of patterns.
 import { api } from "../api.js";
 import { attempt, clear, field, h, pct, toast } from "../dom.js";
@@ -51,6 +51,13 @@ export async function render(root) {
     await attempt(() => api("/api/policy", { method: "PUT", body }), "Business rules saved");
   }
 
+  // null hands the switch back to the service default (PLS_SHADOW).
+  async function setShadow(value) {
+    const done = await attempt(() => api("/api/policy", { method: "PUT", body: { shadow: value } }),
+      value === null ? "Shadow switch follows the service default" : `Shadow mode turned ${value ? "on" : "off"}`);
+    if (done) await render(root);
+  }
+
   async function exportPatterns() {
     const doc = await attempt(() => api("/api/patterns/export"));
     if (!doc) return;
@@ -82,7 +89,13 @@ export async function render(root) {
       h("section", { class: "card", "aria-labelledby": "st-shadow" }, h("h2", { id: "st-shadow" }, "Shadow switch"),
         h("p", {}, h("strong", { id: "shadow-state" }, runtime.shadow ? "Shadow mode is ON" : "Shadow mode is OFF"), ": ",
           runtime.shadow ? "PLS only records what it would have done; nothing is suggested or sent." : "suggestions and automatic replies follow each pattern's mode."),
-        h("p", { class: "hint" }, `Set by ${runtime.shadow_source}. It cannot be changed from the console.`),
+        h("p", { class: "hint" }, `Set by ${runtime.shadow_source}; the service default is ${runtime.service_shadow ? "on" : "off"}.`),
+        h("div", { class: "row", role: "group", "aria-label": "Shadow switch for this business" },
+          h("button", { type: "button", id: "shadow-toggle", onclick: () => setShadow(!runtime.shadow) },
+            runtime.shadow ? "Turn shadow mode off" : "Turn shadow mode on"),
+          runtime.tenant_shadow !== null
+            ? h("button", { type: "button", class: "secondary", onclick: () => setShadow(null) }, "Follow the service default")
+            : null),
         h("p", {}, `Sender: ${runtime.sender}. Thresholds: `, runtime.thresholds ? `suggest ≥ ${pct(runtime.thresholds.suggest)}, auto ≥ ${pct(runtime.thresholds.auto)}` : "not calibrated yet",
           ` (targets: ${pct(runtime.suggest_precision)} / ${pct(runtime.auto_precision)} precision).`)),
       h("section", { class: "card", "aria-labelledby": "st-modes" }, h("h2", { id: "st-modes" }, "Modes of approved patterns"),
