@@ -13,7 +13,6 @@ of decisions, and only their per-day and per-pattern sums ever leave it.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
@@ -34,45 +33,76 @@ def _ratio(num: float, den: float) -> float | None:
     return round(num / den, 4) if den else None
 
 
-def _bump(counts: dict[str, int], key: str, by: int) -> None:
+def _bump(counts: dict[Any, int], key: Any, by: int) -> None:
     counts[key] = counts.get(key, 0) + by
 
 
-class _Tally:
-    # Plain dicts and slots, not Counters: a month has a tally per pattern, thousands of them.
+class _Tallies:
+    """Turns, verdicts and sends per key (a day, a pattern), held column by column.
+
+    A month has a tally per pattern, thousands of them: an object each made every request
+    pay for a full garbage-collector pass, while dicts of plain counts are not even tracked.
+    """
+
     __slots__ = ("turns", "answerable", "decisions", "verdicts", "sent")
 
     def __init__(self) -> None:
-        self.turns = 0
-        self.answerable = 0
-        self.decisions: dict[str, int] = {}
-        self.verdicts: dict[str, int] = {}
-        self.sent = 0
+        self.turns: dict[Any, int] = {}
+        self.answerable: dict[Any, int] = {}
+        self.decisions: dict[Any, dict[str, int]] = {}
+        self.verdicts: dict[Any, dict[str, int]] = {}
+        self.sent: dict[Any, int] = {}
 
-    def add(self, other: _Tally) -> None:
-        """Count another tally's turns, verdicts and sends in this one."""
-        self.turns += other.turns
-        self.answerable += other.answerable
-        for decision, n in other.decisions.items():
-            _bump(self.decisions, decision, n)
-        for verdict, n in other.verdicts.items():
-            _bump(self.verdicts, verdict, n)
-        self.sent += other.sent
+    def count_turns(self, key: Any, decision: str, turns: int, answerable: int) -> None:
+        """Count `turns` decisions of one kind under `key`, `answerable` of them proposable."""
+        _bump(self.turns, key, turns)
+        _bump(self.answerable, key, answerable)
+        _bump(self.decisions.setdefault(key, {}), decision, turns)
 
-    def view(self, seconds_per_reply: float) -> dict[str, Any]:
-        accepted, edited, rejected = (self.verdicts.get(v, 0) for v in (ACCEPTED, EDITED, REJECTED))
+    def count_verdicts(self, key: Any, verdict: str, count: int) -> None:
+        """Count `count` verdicts of one kind under `key`."""
+        _bump(self.verdicts.setdefault(key, {}), verdict, count)
+
+    def count_sends(self, key: Any, count: int) -> None:
+        """Count `count` automatic replies sent under `key`."""
+        _bump(self.sent, key, count)
+
+    def keys(self) -> list[Any]:
+        """Every key anything was counted under."""
+        return list(dict.fromkeys([*self.turns, *self.verdicts, *self.sent]))
+
+    def total(self) -> _Tallies:
+        """All keys' counts under the one key None."""
+        out = _Tallies()
+        for key, turns in self.turns.items():
+            _bump(out.turns, None, turns)
+            _bump(out.answerable, None, self.answerable[key])
+        for column, into in ((self.decisions, out.decisions), (self.verdicts, out.verdicts)):
+            for counts in column.values():
+                for kind, n in counts.items():
+                    _bump(into.setdefault(None, {}), kind, n)
+        for sent in self.sent.values():
+            _bump(out.sent, None, sent)
+        return out
+
+    def view(self, key: Any, seconds_per_reply: float, head: dict[str, Any]) -> dict[str, Any]:
+        """The figures of one key, after the fields in `head`."""
+        verdicts = self.verdicts.get(key, {})
+        accepted, edited, rejected = (verdicts.get(v, 0) for v in (ACCEPTED, EDITED, REJECTED))
         judged = accepted + edited + rejected
-        saved = seconds_per_reply * (self.sent + accepted + 0.5 * edited)
+        turns, sent = self.turns.get(key, 0), self.sent.get(key, 0)
+        saved = seconds_per_reply * (sent + accepted + 0.5 * edited)
         return {
-            "turns": self.turns,
-            "coverage": _ratio(self.answerable, self.turns),
-            "decisions": dict(self.decisions),
+            **head,
+            "turns": turns,
+            "coverage": _ratio(self.answerable.get(key, 0), turns),
+            "decisions": dict(self.decisions.get(key, {})),
             "accepted": accepted,
             "edited": edited,
             "rejected": rejected,
             "precision": _ratio(accepted, judged),
             "precision_with_edits": _ratio(accepted + edited, judged),
-            "auto_replies_sent": self.sent,
+            "auto_replies_sent": sent,
             "time_saved_s": round(saved, 1),
         }
 
@@ -97,7 +127,7 @@ def _count_decisions(
     session: Session,
     key: Any,
     where: list[Any],
-    tallies: defaultdict[Any, _Tally],
+    tallies: _Tallies,
     to_key: Callable[[Any], Any],
 ) -> None:
     answerable = func.sum(case((col(Decision.action).in_(_ANSWERABLE_VALUES), 1), else_=0))
@@ -107,30 +137,27 @@ def _count_decisions(
         .group_by(key, col(Decision.decision))
     ).all()
     for group, decision, turns, supported in rows:
-        tally = tallies[to_key(group)]
-        tally.turns += turns
-        tally.answerable += int(supported or 0)
-        _bump(tally.decisions, decision, turns)
+        tallies.count_turns(to_key(group), decision, turns, int(supported or 0))
 
 
 def _count_verdicts(
     session: Session,
     key: Any,
     where: list[Any],
-    tallies: defaultdict[Any, _Tally],
+    tallies: _Tallies,
     to_key: Callable[[Any], Any],
 ) -> None:
     rows = session.exec(
         select(key, Feedback.verdict, func.count()).where(*where).group_by(key, col(Feedback.verdict))
     ).all()
     for group, verdict, count in rows:
-        _bump(tallies[to_key(group)].verdicts, verdict, count)
+        tallies.count_verdicts(to_key(group), verdict, count)
 
 
-def _count_sends(session: Session, day: Any, where: list[Any], by_day: defaultdict[str, _Tally]) -> None:
+def _count_sends(session: Session, day: Any, where: list[Any], by_day: _Tallies) -> None:
     rows = session.exec(select(day, func.count()).where(*where).group_by(day)).all()
     for group, count in rows:
-        by_day[_day_key(group)].sent += count
+        by_day.count_sends(_day_key(group), count)
 
 
 def _reasons(session: Session, where: list[Any]) -> dict[str, int]:
@@ -157,8 +184,7 @@ def metrics(engine: Engine, tenant: str, days: int, seconds_per_reply: float) ->
         col(Feedback.action).in_(_ANSWERABLE_VALUES),
     ]
     sends = [Outbound.tenant == tenant, Outbound.state == "sent", col(Outbound.sent_at) >= since]
-    by_day: defaultdict[str, _Tally] = defaultdict(_Tally)
-    by_pattern: defaultdict[int, _Tally] = defaultdict(_Tally)
+    by_day, by_pattern = _Tallies(), _Tallies()
     with Session(engine) as session:
         require_tenant(session, tenant)
         _count_decisions(session, utc_day(Decision.created_at, dialect), turns, by_day, _day_key)
@@ -173,18 +199,15 @@ def metrics(engine: Engine, tenant: str, days: int, seconds_per_reply: float) ->
         _count_verdicts(session, col(Feedback.pattern_id), verdicts, by_pattern, int)
         _count_sends(session, utc_day(Outbound.sent_at, dialect), sends, by_day)
         reasons = _reasons(session, turns)
-    total = _Tally()
-    for tally in by_day.values():  # every turn, verdict and send falls on exactly one day
-        total.add(tally)
+    # Every turn, verdict and send falls on exactly one day.
+    total = by_day.total()
     return {
-        "tenant": tenant,
-        "days": days,
-        **total.view(seconds_per_reply),
+        **total.view(None, seconds_per_reply, {"tenant": tenant, "days": days}),
         "by_reason": reasons,
-        "per_day": [{"day": day, **by_day[day].view(seconds_per_reply)} for day in sorted(by_day)],
+        "per_day": [by_day.view(day, seconds_per_reply, {"day": day}) for day in sorted(by_day.keys())],
         "per_pattern": [
-            {"pattern_id": pid, **tally.view(seconds_per_reply)}
+            by_pattern.view(pid, seconds_per_reply, {"pattern_id": pid})
             # Busiest first; equal counts by pattern id, so the order does not depend on row order.
-            for pid, tally in sorted(by_pattern.items(), key=lambda item: (-item[1].turns, item[0]))
+            for pid in sorted(by_pattern.keys(), key=lambda pid: (-by_pattern.turns.get(pid, 0), pid))
         ],
     }
