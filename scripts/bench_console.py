@@ -130,7 +130,7 @@ def pages(pattern_id: int) -> dict[str, list[tuple[str, str, dict | None]]]:
         "pattern suggestions": [("GET", "/api/suggestions", None)],
         "playground": [("POST", "/api/match", {"text": "door code for bay 77 at hove", "record": False})],
         "search": [("GET", "/api/search?q=door+code+bay+12+bedford&limit=20", None)],
-        "dashboard": [("GET", "/api/metrics?days=30", None), ("GET", "/api/metrics?days=7", None)],
+        "dashboard": [("GET", "/api/metrics?days=30&recent_days=7", None)],
         "settings": [("GET", "/api/runtime", None), ("GET", "/api/policy", None)]
         + [
             ("GET", f"/api/pattern-list?mode={m}&status=approved&limit=1", None)

@@ -128,3 +128,20 @@ def test_metrics_of_a_tenant_without_turns_are_empty(engine: Engine) -> None:
     body = metrics(engine, "default", 30, SECONDS)
     assert body["turns"] == 0 and body["coverage"] is None and body["precision"] is None
     assert body["by_reason"] == {} and body["per_day"] == [] and body["per_pattern"] == []
+
+
+def test_metrics_show_each_patterns_recent_verdicts_in_the_same_call(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        data = _Tenant(session)
+        ids = [p.id for p in data.patterns]
+        data.turn(_midnight(20), 1, "suggest", verdict="accepted")
+        data.turn(_midnight(20), 1, "suggest", verdict="accepted")
+        data.turn(_midnight(1), 1, "suggest", verdict="rejected")
+        data.turn(_midnight(1), 2, "abstain", verdict="rejected")  # not proposed: does not count
+    body = metrics(engine, "default", 30, SECONDS, recent_days=7)
+    assert [p["pattern_id"] for p in body["per_pattern_recent"]] == [ids[1]]
+    recent = body["per_pattern_recent"][0]
+    assert (recent["accepted"], recent["rejected"], recent["precision"]) == (0, 1, 0.0)
+    whole = next(p for p in body["per_pattern"] if p["pattern_id"] == ids[1])
+    assert whole["precision"] == round(2 / 3, 4)
+    assert "per_pattern_recent" not in metrics(engine, "default", 30, SECONDS)

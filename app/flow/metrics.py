@@ -168,8 +168,14 @@ def _reasons(session: Session, where: list[Any]) -> dict[str, int]:
     return {reason: n for reason, n in sorted(rows, key=lambda row: (-row[1], row[0]))}
 
 
-def metrics(engine: Engine, tenant: str, days: int, seconds_per_reply: float) -> dict[str, Any]:
-    """The tenant's figures over the last `days` days (UTC days)."""
+def metrics(
+    engine: Engine, tenant: str, days: int, seconds_per_reply: float, recent_days: int | None = None
+) -> dict[str, Any]:
+    """The tenant's figures over the last `days` days (UTC days).
+
+    With `recent_days`, also each pattern's verdicts over that shorter window
+    (`per_pattern_recent`), so a pattern losing accuracy shows in the same call.
+    """
     since = utcnow() - timedelta(days=days)
     dialect = engine.dialect.name
     turns = [
@@ -199,6 +205,14 @@ def metrics(engine: Engine, tenant: str, days: int, seconds_per_reply: float) ->
         _count_verdicts(session, col(Feedback.pattern_id), verdicts, by_pattern, int)
         _count_sends(session, utc_day(Outbound.sent_at, dialect), sends, by_day)
         reasons = _reasons(session, turns)
+        recent = _Tallies()
+        if recent_days is not None:
+            window = [
+                *verdicts[:1],
+                col(Feedback.created_at) >= utcnow() - timedelta(days=recent_days),
+                *verdicts[2:],
+            ]
+            _count_verdicts(session, col(Feedback.pattern_id), window, recent, int)
     # Every turn, verdict and send falls on exactly one day.
     total = by_day.total()
     return {
@@ -210,4 +224,13 @@ def metrics(engine: Engine, tenant: str, days: int, seconds_per_reply: float) ->
             # Busiest first; equal counts by pattern id, so the order does not depend on row order.
             for pid in sorted(by_pattern.keys(), key=lambda pid: (-by_pattern.turns.get(pid, 0), pid))
         ],
+        **(
+            {
+                "per_pattern_recent": [
+                    recent.view(pid, seconds_per_reply, {"pattern_id": pid}) for pid in sorted(recent.keys())
+                ]
+            }
+            if recent_days is not None
+            else {}
+        ),
     }

@@ -17,6 +17,9 @@ def metrics(
     services: ServicesDep,
     tenant: TenantQuery = "default",
     days: Annotated[int, Query(ge=1, le=365)] = 7,
+    recent_days: Annotated[
+        int | None, Query(ge=1, le=365, description="Also per-pattern verdicts over this shorter window.")
+    ] = None,
 ) -> dict[str, Any]:
     """What PLS did and would have done for a tenant over the last `days` days."""
-    return compute(services.engine, tenant, days, services.settings.operator_seconds_per_reply)
+    return compute(services.engine, tenant, days, services.settings.operator_seconds_per_reply, recent_days)

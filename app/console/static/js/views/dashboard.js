@@ -22,13 +22,13 @@ function losing(recent, window) {
 
 export async function render(root, { params }) {
   const days = Number(params.days) || 30;
-  const [m, recent] = await Promise.all([api("/api/metrics", { query: { days } }), api("/api/metrics", { query: { days: Math.min(RECENT_DAYS, days) } })]);
+  const m = await api("/api/metrics", { query: { days, recent_days: Math.min(RECENT_DAYS, days) } });
   const labels = m.per_day.map((d) => d.day);
   const asPct = (v) => (v === null || v === undefined ? "–" : `${Math.round(v * 100)}%`);
   const top = [...m.per_pattern].filter((p) => p.time_saved_s > 0).sort((a, b) => b.time_saved_s - a.time_saved_s).slice(0, 10)
     .map((p) => ({ label: `#${p.pattern_id}`, value: p.time_saved_s }));
   const reasons = Object.entries(m.by_reason).slice(0, 8).map(([label, value]) => ({ label, value }));
-  const declining = losing(recent, m);
+  const declining = losing({ per_pattern: m.per_pattern_recent }, m);
   const pick = (d) => h("a", { href: `#/dashboard?days=${d}`, "aria-current": d === days ? "page" : undefined }, `${d} days`);
   clear(root,
     h("div", { class: "row" }, h("h1", { class: "grow" }, `Dashboard · last ${days} days`), pick(1), pick(7), pick(30), pick(90)),
