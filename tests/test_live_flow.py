@@ -188,6 +188,28 @@ def test_operator_reply_accepted_is_learned_and_raises_the_pattern_confidence(
     assert detail["accepted_count"] == 1
 
 
+def test_conversation_marked_gold_marks_what_was_learned_from_it(
+    shadowed: tuple[TestClient, Services],
+) -> None:
+    client, services = shadowed
+    decision = deliver(client, services, QUESTION, at=later(-20))
+    assert decision is not None
+    with Session(services.engine) as session:
+        message = session.get(Message, decision.message_id)
+        assert message is not None and message.conversation_id is not None
+        conversation = message.conversation_id
+    assert client.post(f"/api/conversations/{conversation}/gold", json={}).status_code == 409  # nothing yet
+    assert post_legacy(client, message_event(DOOR, direction="outgoing", at=later(-5))).status_code == 202
+    assert services.flow.drain()
+    response = client.post(f"/api/conversations/{conversation}/gold", json={"reason": "textbook answer"})
+    assert response.status_code == 200, response.text
+    with Session(services.engine) as session:
+        example = session.exec(select(Example).where(Example.text == QUESTION)).one()
+    assert example.message_id == decision.message_id and example.status == "gold"
+    assert response.json()["result"]["example_ids"] == [example.id]
+    assert client.post("/api/conversations/999999/gold", json={}).status_code == 404
+
+
 def test_operator_reply_with_other_facts_is_rejected_and_lowers_confidence(
     shadowed: tuple[TestClient, Services],
 ) -> None:

@@ -14,6 +14,7 @@ Reason = Field("", max_length=500, description="Why: kept in the version history
 class Tenanted(BaseModel):
     # Filled in from the API key by the access gate; another tenant's id is a 404.
     tenant: str = Field("default", min_length=1, max_length=64)
+    reason: str = Reason
 
 
 class PatternEditIn(Tenanted):

@@ -122,7 +122,7 @@ def record_verdict(services: Services, tenant: str, request: VerdictRequest) -> 
         reply = proposed
     if reply:
         learned = services.learner.learn(
-            tenant, Interaction(text=decision.text, reply=reply), source="operator"
+            tenant, Interaction(text=decision.text, reply=reply, message_id=decision.message_id), source="operator"
         )
         result["learned"] = learned.__dict__
     services.live.publish(

@@ -68,7 +68,12 @@ class ReplyLearner:
         try:
             learned = self.learner.learn(
                 tenant,
-                Interaction(text=turn.text, reply=message.text, context=tuple(turn.context)),
+                Interaction(
+                    text=turn.text,
+                    reply=message.text,
+                    context=tuple(turn.context),
+                    message_id=turn.message_ids[-1],
+                ),
                 source="operator",
             )
         except InvalidInput as error:  # e.g. a reply over the length limit: kept, not learned

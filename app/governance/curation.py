@@ -7,12 +7,12 @@ from collections.abc import Sequence
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from app.errors import InvalidInput, NotFound
+from app.errors import Conflict, InvalidInput, NotFound
 from app.governance.rows import ChangeSet
 from app.governance.versions import apply_version, owned_pattern
 from app.learning.facts import key_facts
 from app.learning.learner import reply_key
-from app.models import Example, ExampleStatus, Pattern, PatternStatus
+from app.models import Conversation, Example, ExampleStatus, Message, Pattern, PatternStatus
 
 
 def owned_examples(session: Session, tenant: str, example_ids: Sequence[int]) -> list[Example]:
@@ -47,6 +47,21 @@ def mark_gold(session: Session, changes: ChangeSet, tenant: str, example_ids: Se
         changes.track(example)
         example.status = ExampleStatus.gold
         example.void_reason = None
+
+
+def conversation_examples(session: Session, tenant: str, conversation_id: int) -> list[int]:
+    """Examples learned from a conversation of this tenant (through the customer messages they answer)."""
+    conversation = session.get(Conversation, conversation_id)
+    if conversation is None or conversation.tenant != tenant:
+        raise NotFound("conversation", conversation_id)
+    rows = session.exec(
+        select(Example.id)
+        .join(Message, col(Message.id) == col(Example.message_id))
+        .where(Example.tenant == tenant, Message.conversation_id == conversation_id)
+    ).all()
+    if not rows:
+        raise Conflict(f"nothing has been learned from conversation {conversation_id} yet")
+    return [row for row in rows if row is not None]
 
 
 def move_examples(

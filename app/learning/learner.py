@@ -31,6 +31,8 @@ class Interaction:
     reply: str
     context: tuple[str, ...] = ()
     quality: float = 1.0
+    # The stored customer message this answers (live flow), so an example knows its conversation.
+    message_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,7 @@ class Learner:
             reply=mask_pii(clean_text(interaction.reply, "reply", self.max_chars)),
             context=context,
             quality=interaction.quality,
+            message_id=interaction.message_id,
         )
 
     def learn(self, tenant: str, interaction: Interaction, source: str = "api") -> Learned:
@@ -149,6 +152,7 @@ class Learner:
                     example = Example(
                         tenant=tenant,
                         pattern_id=pattern_id,
+                        message_id=interaction.message_id,
                         text=interaction.text,
                         reply=interaction.reply,
                         context=list(interaction.context),

@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from app.api.access import principal_of
 from app.api.deps import ServicesDep
-from app.api.governance_schemas import ExamplesIn, MergeIn, MoveIn, SplitIn
+from app.api.governance_schemas import ExamplesIn, MergeIn, MoveIn, SplitIn, Tenanted
 from app.governance import curation
 from app.governance.rows import ChangeSet
 from app.patterns import pattern_view
@@ -61,6 +61,22 @@ def gold(body: ExamplesIn, services: ServicesDep, request: Request) -> dict[str,
         apply,
         body.reason,
         body.dry_run,
+    )
+
+
+@router.post("/conversations/{conversation_id}/gold")
+def gold_conversation(
+    body: Tenanted, services: ServicesDep, request: Request, conversation_id: Annotated[int, Path(ge=1)]
+) -> dict[str, Any]:
+    """Mark everything learned from a conversation as gold standard (409 if nothing was yet)."""
+
+    def apply(session: Session, changes: ChangeSet) -> dict[str, Any]:
+        ids = curation.conversation_examples(session, body.tenant, conversation_id)
+        curation.mark_gold(session, changes, body.tenant, ids)
+        return {"example_ids": ids}
+
+    return _run(
+        services, request, body.tenant, "gold", ("conversation", conversation_id), apply, body.reason, False
     )
 
 

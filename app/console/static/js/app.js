@@ -21,18 +21,12 @@ const GLOBAL_KEYS = [
   ["Esc", "leave a field, close a dialog"],
 ];
 
-// State every view may use: the live feed's events and what was learned per conversation.
+// State every view may use: the live feed's events.
 const live = {
   events: [],
   listeners: new Set(),
-  examples: new Map(), // conversation id -> Set of example ids learned from it
   unseen: 0,
   runtime: null,
-  remember(conversationId, exampleId) {
-    if (!conversationId || !exampleId) return;
-    if (!this.examples.has(conversationId)) this.examples.set(conversationId, new Set());
-    this.examples.get(conversationId).add(exampleId);
-  },
 };
 let feed = null;
 let current = { keys: {}, dispose: null };
@@ -42,7 +36,6 @@ function onLive(event) {
   if (event.type === "hello") return;
   live.events.push(event);
   if (live.events.length > 500) live.events.shift();
-  if (event.type === "learned") live.remember(event.conversation_id, event.example_id);
   if (event.type === "decision" && !location.hash.startsWith("#/inbox")) {
     live.unseen += 1;
     const badge = document.getElementById("inbox-badge");

@@ -93,7 +93,6 @@ export async function render(root, { live }) {
     const result = await attempt(() => api(`/api/decisions/${item.decision_id}/verdict`, { method: "POST", body }));
     if (!result) return;
     item.verdict = result.verdict;
-    if (result.learned) live.remember(item.conversation_id, result.learned.example_id);
     toast(`Recorded: ${result.verdict}${result.posterior_mean !== null ? ` (pattern #${result.pattern_id} now ${pct(result.posterior_mean)})` : ""}`);
     repaint(item);
   }
@@ -118,13 +117,9 @@ export async function render(root, { live }) {
 
   async function gold(item) {
     if (!item) return;
-    const ids = [...(live.examples.get(item.conversation_id) || [])];
-    if (!ids.length) {
-      toast("Nothing learned from this conversation yet: accept, edit or correct a reply first.", true);
-      return;
-    }
-    await attempt(() => api("/api/examples/gold", { method: "POST", body: { example_ids: ids, reason: "gold standard from the inbox" } }),
-      `${ids.length} example(s) marked gold`);
+    if (!item.conversation_id) { toast("This decision has no conversation to mark.", true); return; }
+    const result = await attempt(() => api(`/api/conversations/${item.conversation_id}/gold`, { method: "POST", body: { reason: "gold standard from the inbox" } }));
+    if (result) toast(`${result.result.example_ids.length} example(s) from this conversation marked gold`);
   }
 
   function create(item) {
