@@ -74,6 +74,9 @@ class LiveFlow:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Rounds running now in any thread: a claimed message or send is still in flight.
+        self._rounds = 0
+        self._rounds_lock = threading.Lock()
 
     def notify(self) -> None:
         """Something was stored: wake the worker now rather than at the next poll."""
@@ -92,6 +95,15 @@ class LiveFlow:
 
     def run_once(self, limit: int = 100) -> int:
         """Process what is pending and send what is due; returns how many items were handled."""
+        with self._rounds_lock:
+            self._rounds += 1
+        try:
+            return self._round(limit)
+        finally:
+            with self._rounds_lock:
+                self._rounds -= 1
+
+    def _round(self, limit: int) -> int:
         done = 0
         with Session(self.engine) as session:
             ids = session.exec(
@@ -110,7 +122,8 @@ class LiveFlow:
         """Process until nothing is pending or in flight (tests, CLI); False on timeout."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if self.run_once() == 0 and self.pending() == 0 and not self._sends_due():
+            # Another thread's round may hold a claimed message or a send half-way through.
+            if self.run_once() == 0 and self.pending() == 0 and not self._sends_due() and self._rounds == 0:
                 return True
             time.sleep(0.01)
         return False
