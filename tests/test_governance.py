@@ -237,6 +237,10 @@ def test_approval_queue_ranks_candidates_and_approves_in_one_call(
     assert bulk.status_code == 200 and len(bulk.json()["results"]) == 3
     assert client.get("/api/approval-queue").json() == []
     assert client.post("/api/patterns/bulk", json={"pattern_ids": rest, "action": "mode"}).status_code == 422
+    unknown = client.post("/api/patterns/bulk", json={"pattern_ids": [*rest, 999999], "action": "disable"})
+    assert unknown.status_code == 404 and all(
+        p["status"] == "approved" for p in client.get("/api/patterns").json() if p["id"] in rest
+    )  # nothing changed half-way
 
 
 def test_export_then_import_into_an_empty_environment_reproduces_decisions(

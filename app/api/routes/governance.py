@@ -10,6 +10,7 @@ from sqlmodel import Session
 from app.api.access import principal_of
 from app.api.deps import ServicesDep, TenantQuery
 from app.api.governance_schemas import ApproveIn, BulkIn, PatternEditIn, RejectIn, RollbackIn
+from app.errors import InvalidInput
 from app.governance.approval import approval_queue
 from app.governance.rows import ChangeSet
 from app.governance.service import Outcome
@@ -102,9 +103,11 @@ def reject(body: RejectIn, services: ServicesDep, request: Request, pattern_id: 
 def bulk(body: BulkIn, services: ServicesDep, request: Request) -> dict[str, Any]:
     """Approve, disable, enable or change the mode of many patterns; one audit event each."""
     if body.action == "mode" and body.mode is None:
-        from app.errors import InvalidInput
-
         raise InvalidInput("mode", "required when action is 'mode'")
+    pattern_ids = list(dict.fromkeys(body.pattern_ids))
+    with Session(services.engine) as session:  # all or nothing: every id must be this tenant's
+        for pattern_id in pattern_ids:
+            owned_pattern(session, body.tenant, pattern_id)
     by_action: dict[str, dict[str, Any]] = {
         "approve": {"status": PatternStatus.approved, **({"mode": str(body.mode)} if body.mode else {})},
         "disable": {"status": PatternStatus.disabled},
@@ -124,7 +127,7 @@ def bulk(body: BulkIn, services: ServicesDep, request: Request) -> dict[str, Any
             expected_version=None,
             dry_run=body.dry_run,
         )  # fmt: skip
-        for pattern_id in dict.fromkeys(body.pattern_ids)
+        for pattern_id in pattern_ids
     ]
     return {"dry_run": body.dry_run, "results": results}
 
