@@ -1,0 +1,69 @@
+"""SQL tables (the system of record). Qdrant holds only a derived index of `Example` rows.
+
+Split by concern; import from `app.models`, which re-exports every table and enum (and so
+registers every table on SQLModel.metadata for Alembic).
+"""
+
+from app.models.core import (
+    Action,
+    Calibration,
+    Decision,
+    DecisionKind,
+    Example,
+    ExampleStatus,
+    ImportRun,
+    IndexOutbox,
+    IndexRebuild,
+    Message,
+    OutboxOp,
+    Pattern,
+    PatternCandidate,
+    PatternMode,
+    PatternStatus,
+    Tenant,
+    utcnow,
+)
+from app.models.flow import (
+    Conversation,
+    Feedback,
+    Outbound,
+    PhoneLine,
+    TemplateValues,
+    TenantPolicy,
+    WebhookEvent,
+)
+from app.models.governance import (
+    ApiKey,
+    AuditEvent,
+    PatternVersion,
+)
+
+__all__ = [
+    "Action",
+    "ApiKey",
+    "AuditEvent",
+    "Calibration",
+    "Conversation",
+    "Decision",
+    "DecisionKind",
+    "Example",
+    "ExampleStatus",
+    "Feedback",
+    "ImportRun",
+    "IndexOutbox",
+    "IndexRebuild",
+    "Message",
+    "Outbound",
+    "OutboxOp",
+    "Pattern",
+    "PatternCandidate",
+    "PatternMode",
+    "PatternStatus",
+    "PatternVersion",
+    "PhoneLine",
+    "TemplateValues",
+    "Tenant",
+    "TenantPolicy",
+    "WebhookEvent",
+    "utcnow",
+]
