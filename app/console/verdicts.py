@@ -12,21 +12,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from app.db import session_scope
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import InvalidInput, NotFound
 from app.learning.feedback import (
     ACCEPTED,
     EDITED,
-    POSTERIOR_STEP,
     REJECTED,
+    FeedbackRecorder,
     classify,
-    feature_row,
     similarity,
 )
 from app.learning.learner import Interaction
-from app.models import Action, Decision, DecisionKind, Feedback, Pattern, utcnow
+from app.models import Decision, DecisionKind, utcnow
 from app.services import Services
 
 VERDICTS = (ACCEPTED, EDITED, REJECTED)
@@ -72,57 +70,28 @@ def _verdict(pattern_reply: str, request: VerdictRequest) -> tuple[str, float]:
 def record_verdict(services: Services, tenant: str, request: VerdictRequest) -> dict[str, Any]:
     """Store one verdict on a decision (409 if it already has one) and learn the right reply."""
     decision = _decision(services, tenant, request.decision_id)
-    # Only a proposal PLS could have made (suggest or auto confidence) moves the posterior,
-    # as in the live flow: a verdict on a low-confidence guess says little about the pattern.
-    moves_posterior = decision.action in (Action.suggest, Action.auto)
-    memory = services.memories.get(tenant)
-    with memory.lock, session_scope(services.engine) as session:
-        if session.exec(select(Feedback).where(Feedback.decision_id == decision.id)).first() is not None:
-            raise Conflict(f"decision {decision.id} already has a verdict")
-        pattern = session.get(Pattern, decision.pattern_id)
-        if pattern is None or pattern.tenant != tenant:
-            raise NotFound("pattern", decision.pattern_id)
-        verdict, score = _verdict(pattern.response_text, request)
-        session.add(
-            Feedback(
-                tenant=tenant,
-                pattern_id=pattern.id,  # type: ignore[arg-type]
-                decision_id=decision.id,
-                message_id=decision.message_id,
-                verdict=verdict,
-                similarity=round(score, 4),
-                action=decision.action,
-                shown=decision.decision in (DecisionKind.suggest, DecisionKind.auto),
-                features=feature_row(decision.explanation) or [],
-            )
-        )
-        if moves_posterior:
-            d_alpha, d_beta = POSTERIOR_STEP[verdict]
-            pattern.feedback_alpha += d_alpha
-            pattern.feedback_beta += d_beta
-            pattern.accepted_count += int(verdict != REJECTED)
-            pattern.rejected_count += int(verdict == REJECTED)
-            pattern.updated_at = utcnow()
-        alpha, beta, proposed = pattern.feedback_alpha, pattern.feedback_beta, pattern.response_text
-        pattern_id = pattern.id
-    state = memory.patterns.get(pattern_id)  # type: ignore[arg-type]
-    if state is not None and moves_posterior:
-        state.set_posterior(alpha, beta)
+    stored = FeedbackRecorder(services.engine, services.memories).store(
+        decision,
+        lambda proposed: _verdict(proposed, request),
+        shown=decision.decision in (DecisionKind.suggest, DecisionKind.auto),
+    )
     result: dict[str, Any] = {
-        "verdict": verdict,
-        "similarity": round(score, 4),
-        "pattern_id": pattern_id,
-        "posterior_mean": round(alpha / (alpha + beta), 4) if moves_posterior else None,
+        "verdict": stored.verdict,
+        "similarity": stored.similarity,
+        "pattern_id": stored.pattern_id,
+        "posterior_mean": None if stored.posterior_mean is None else round(stored.posterior_mean, 4),
         "learned": None,
     }
     # What the customer should have got is a training example, as the live flow learns every
     # reply an operator sends: the accepted draft itself, or the edited / corrected reply.
     reply = (request.reply or "").strip()
-    if not reply and verdict == ACCEPTED:
-        reply = proposed
+    if not reply and stored.verdict == ACCEPTED:
+        reply = stored.proposed
     if reply:
         learned = services.learner.learn(
-            tenant, Interaction(text=decision.text, reply=reply, message_id=decision.message_id), source="operator"
+            tenant,
+            Interaction(text=decision.text, reply=reply, message_id=decision.message_id),
+            source="operator",
         )
         result["learned"] = learned.__dict__
     services.live.publish(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from app.db import session_scope
+from app.errors import Conflict, PatternNotFound
 from app.learning.calibration import FeedbackRow
 from app.learning.facts import facts_conflict, key_facts, normalise_reply
 from app.learning.memory import MemoryRegistry
@@ -79,6 +81,7 @@ class Verdict:
     verdict: str
     similarity: float
     posterior_mean: float | None
+    proposed: str  # the pattern's reply the verdict was given on
 
 
 class FeedbackRecorder:
@@ -99,14 +102,39 @@ class FeedbackRecorder:
         """Judge `actual_reply` against the decision's pattern; None if there is nothing to judge."""
         if decision.pattern_id is None:
             return None
+        try:
+            return self.store(
+                decision,
+                lambda proposed: classify(proposed, actual_reply),
+                shown=shown,
+                reply_message_id=reply_message_id,
+            )
+        except (PatternNotFound, Conflict):  # the pattern is gone, or the turn was judged already
+            return None
+
+    def store(
+        self,
+        decision: Decision,
+        judge: Callable[[str], tuple[str, float]],
+        *,
+        shown: bool,
+        reply_message_id: int | None = None,
+    ) -> Verdict:
+        """Store the verdict `judge` gives on the decision's proposed reply; move the posterior.
+
+        One verdict per decision (Conflict after that). Only a proposal PLS could have made
+        (suggest or auto confidence) moves the posterior: a verdict on a low-confidence guess
+        says little about the pattern.
+        """
+        assert decision.pattern_id is not None
         tenant = decision.tenant
         moves_posterior = decision.action in (Action.suggest, Action.auto)
         memory = self.memories.get(tenant)
         with memory.lock, session_scope(self.engine) as session:
             pattern = session.get(Pattern, decision.pattern_id)
             if pattern is None or pattern.tenant != tenant:
-                return None
-            verdict, score = classify(pattern.response_text, actual_reply)
+                raise PatternNotFound(decision.pattern_id)
+            verdict, score = judge(pattern.response_text)
             row = Feedback(
                 tenant=tenant,
                 pattern_id=decision.pattern_id,
@@ -122,9 +150,8 @@ class FeedbackRecorder:
             session.add(row)
             try:
                 session.flush()
-            except IntegrityError:  # this decision already has its verdict
-                session.rollback()
-                return None
+            except IntegrityError:
+                raise Conflict(f"decision {decision.id} already has a verdict") from None
             posterior = None
             if moves_posterior:
                 d_alpha, d_beta = POSTERIOR_STEP[verdict]
@@ -134,13 +161,13 @@ class FeedbackRecorder:
                 pattern.rejected_count += int(verdict == REJECTED)
                 pattern.updated_at = utcnow()
                 posterior = pattern.feedback_alpha / (pattern.feedback_alpha + pattern.feedback_beta)
-            alpha, beta = pattern.feedback_alpha, pattern.feedback_beta
+            alpha, beta, proposed = pattern.feedback_alpha, pattern.feedback_beta, pattern.response_text
             feedback_id = row.id
         state = memory.patterns.get(decision.pattern_id)
         if state is not None and moves_posterior:
             state.set_posterior(alpha, beta)
         assert feedback_id is not None
-        return Verdict(feedback_id, decision.pattern_id, verdict, round(score, 4), posterior)
+        return Verdict(feedback_id, decision.pattern_id, verdict, round(score, 4), posterior, proposed)
 
 
 def calibration_rows(engine: Engine, tenant: str) -> list[FeedbackRow]:
