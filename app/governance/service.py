@@ -176,14 +176,17 @@ class GovernanceService:
             .order_by(col(Decision.created_at).desc())
             .limit(DRY_RUN_DECISIONS)
         ).all()
-        seen: set[str] = set()
-        turned = []
+        # One row per distinct text, newest first; embedded and searched in one batch each.
+        newest: dict[str, Decision] = {}
         for decision in recent:
-            if decision.text in seen:
-                continue
-            seen.add(decision.text)
-            vector = self.embedder.embed_one(decision.text)
-            hits = self.store.search(vector, tenant, self.k + len(examples))
+            newest.setdefault(decision.text, decision)
+        decisions = list(newest.values())
+        if not decisions:
+            return []
+        vectors = self.embedder.embed([d.text for d in decisions])
+        neighbours = self.store.search_batch(vectors, tenant, self.k + len(examples))
+        turned = []
+        for decision, vector, hits in zip(decisions, vectors, neighbours, strict=True):
             now = self.matcher.decide(current_memory, vector, hits[: self.k])
             then = self.matcher.decide(changed_memory, vector, _as_changed(hits, examples, self.k))
             if (now.pattern_id, now.decision) != (then.pattern_id, then.decision):
