@@ -51,12 +51,7 @@ def apply_template_values(
 ) -> dict[str, str]:
     """Merge checked values into the tenant's (audited by the caller); None removes one."""
     require_tenant(session, tenant)
-    row = session.get(TemplateValues, tenant)
-    if row is None:
-        row = TemplateValues(tenant=tenant)
-        changes.created(session, row)
-    else:
-        changes.track(row)
+    row = changes.tenant_row(session, TemplateValues, tenant)
     merged = dict(row.entries)
     for name, value in clean.items():
         if value is None:

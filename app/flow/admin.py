@@ -92,12 +92,7 @@ def get_policy(engine: Engine, tenant: str) -> dict[str, Any]:
 def apply_policy(session: Session, changes: ChangeSet, tenant: str, values: dict[str, Any]) -> dict[str, Any]:
     """Replace the given rules (audited by the caller); InvalidInput names a bad one."""
     require_tenant(session, tenant)
-    policy = session.get(TenantPolicy, tenant)
-    if policy is None:
-        policy = TenantPolicy(tenant=tenant)
-        changes.created(session, policy)
-    else:
-        changes.track(policy)
+    policy = changes.tenant_row(session, TenantPolicy, tenant)
     for name, value in values.items():
         if name in POLICY_FIELDS:
             setattr(policy, name, value)

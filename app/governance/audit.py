@@ -128,9 +128,7 @@ def _recreate(session: Session, changes: ChangeSet, table: str, key: str) -> Any
     if table not in KEYED_BY_TENANT:
         raise Conflict(f"{table} {key} no longer exists")
     model, _ = TRACKED[table]
-    row = model(tenant=key)
-    changes.created(session, row)
-    return row
+    return changes.tenant_row(session, model, key)
 
 
 def _neutralise(session: Session, changes: ChangeSet, row: Any, actor: str, reason: str) -> None:

@@ -7,12 +7,14 @@ maintains itself are left out, so a revert restores what a person changed and no
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlmodel import Session, SQLModel
 
 from app.models import ApiKey, Example, Pattern, PatternCandidate, TemplateValues, TenantPolicy
 from app.policy import POLICY_FIELDS
+
+T = TypeVar("T", bound=SQLModel)
 
 # table name -> (model, the fields a change may touch)
 TRACKED: dict[str, tuple[type[SQLModel], tuple[str, ...]]] = {
@@ -111,6 +113,16 @@ class ChangeSet:
         self.deleted.add((table_of(row), key_of(row)))
         session.delete(row)
         session.flush()
+
+    def tenant_row(self, session: Session, model: type[T], tenant: str) -> T:
+        """A tenant's one row of `model` (rules, template values), tracked; created if absent."""
+        row = session.get(model, tenant)
+        if row is None:
+            row = model(tenant=tenant)
+            self.created(session, row)
+        else:
+            self.track(row)
+        return row
 
     def touched(self, table: str) -> list[SQLModel]:
         """The rows of one table this action touched."""
