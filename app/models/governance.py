@@ -59,4 +59,3 @@ class ApiKey(SQLModel, table=True):
     secret_hash: str = Field(max_length=64, description="sha256 of the whole key.")
     created_at: datetime = Field(default_factory=utcnow)
     revoked_at: datetime | None = None
-    last_used_at: datetime | None = None
