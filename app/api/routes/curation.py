@@ -13,13 +13,14 @@ from app.api.governance_schemas import ExamplesIn, MergeIn, MoveIn, SplitIn, Ten
 from app.governance import curation
 from app.governance.rows import ChangeSet
 from app.patterns import pattern_view
+from app.services import Services
 from app.templates import validate_template
 
 router = APIRouter(prefix="/api", tags=["governance"])
 PatternId = Annotated[int, Path(ge=1)]
 
 
-def _run(services: Any, request: Request, tenant: str, action: str, target: tuple[str, object],
+def _run(services: Services, request: Request, tenant: str, action: str, target: tuple[str, object],
          apply: Any, reason: str, dry_run: bool) -> dict[str, Any]:  # fmt: skip
     actor = principal_of(request.state).actor
     outcome = services.governance.run(tenant, actor, action, target, apply, reason=reason, dry_run=dry_run)

@@ -24,6 +24,7 @@ from app.governance.versions import (
 )
 from app.models import PatternStatus
 from app.patterns import pattern_view
+from app.services import Services
 from app.templates import validate_template
 
 router = APIRouter(prefix="/api", tags=["governance"])
@@ -31,7 +32,7 @@ PatternId = Annotated[int, Path(ge=1)]
 
 
 def edit(
-    services: Any,
+    services: Services,
     request: Request,
     tenant: str,
     pattern_id: int,
