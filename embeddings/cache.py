@@ -12,18 +12,24 @@ from pathlib import Path
 import numpy as np
 
 from embeddings.base import Embedder
+from embeddings.key_index import KeyIndex, prefixes_of
 
 # SQLite caps bound parameters per statement (999 on old builds); stay well under it.
 _CHUNK = 500
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS embeddings (
+_TABLE = "embedding_rows"
+# `seq` grows with every write, so a process can read just what others stored since it last looked.
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS {_TABLE} (
+    seq       INTEGER PRIMARY KEY AUTOINCREMENT,
     model_id  TEXT NOT NULL,
     text_hash BLOB NOT NULL,
     vector    BLOB NOT NULL,
-    PRIMARY KEY (model_id, text_hash)
-) WITHOUT ROWID
+    UNIQUE (model_id, text_hash)
+)
 """
+# Caches written before `seq` existed keep their rows in this table; they are moved once.
+_LEGACY_TABLE = "embeddings"
 
 
 def text_key(text: str) -> bytes:
@@ -38,6 +44,11 @@ class EmbeddingCache:
     and on `flush`/`close`): one commit per single-text write would cost more than the
     lookup saves on the live matching path. Buffered rows are served by reads at once; a
     crash can lose only the unflushed rows, which are merely re-embedded later.
+
+    Each model's keys are also held in memory (`KeyIndex`), so a text that was never cached
+    is known to be absent without reading the file. Rows other processes commit are picked
+    up before a key is declared absent: SQLite's `data_version` says whether anyone else has
+    written since the index last caught up, and `seq` says from where to read.
     """
 
     def __init__(self, path: Path, flush_size: int = 256, flush_after_s: float = 2.0) -> None:
@@ -46,6 +57,7 @@ class EmbeddingCache:
         self.flush_after_s = flush_after_s
         self._pending: dict[tuple[str, bytes], bytes] = {}
         self._pending_since = 0.0
+        self._known: dict[str, KeyIndex] = {}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # One connection shared by all threads behind a lock: statements here take
         # microseconds, and WAL keeps other processes' readers and writers unblocked.
@@ -58,6 +70,7 @@ class EmbeddingCache:
             # A cache may lose its last writes in a power cut; it must not pay an fsync each.
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute(_SCHEMA)
+            self._move_legacy_rows()
 
     def get_many(self, model_id: str, texts: Sequence[str]) -> list[np.ndarray | None]:
         """The cached vector of each text, or None where it is not cached."""
@@ -69,12 +82,14 @@ class EmbeddingCache:
                 if blob is not None:
                     found[key] = np.frombuffer(blob, dtype=np.float32)
             unique = [key for key in dict.fromkeys(keys) if key not in found]
+            if unique:
+                known = self._caught_up(model_id)
+                unique = [key for key in unique if key in known]
             for start in range(0, len(unique), _CHUNK):
                 chunk = unique[start : start + _CHUNK]
                 marks = ",".join("?" * len(chunk))
                 rows = self._conn.execute(
-                    "SELECT text_hash, vector FROM embeddings "
-                    f"WHERE model_id = ? AND text_hash IN ({marks})",
+                    f"SELECT text_hash, vector FROM {_TABLE} WHERE model_id = ? AND text_hash IN ({marks})",
                     (model_id, *chunk),
                 )
                 for key, blob in rows:
@@ -86,11 +101,15 @@ class EmbeddingCache:
         vectors = np.asarray(vectors, dtype=np.float32)
         if len(vectors) != len(texts):
             raise ValueError(f"{len(texts)} texts but {len(vectors)} vectors")
+        keys = [text_key(text) for text in texts]
         with self._lock:
             if not self._pending:
                 self._pending_since = time.monotonic()
-            for text, vector in zip(texts, vectors, strict=True):
-                self._pending[(model_id, text_key(text))] = vector.tobytes()
+            for key, vector in zip(keys, vectors, strict=True):
+                self._pending[(model_id, key)] = vector.tobytes()
+            known = self._known.get(model_id)
+            if known is not None:
+                known.add(keys)
             due = time.monotonic() - self._pending_since >= self.flush_after_s
             if len(self._pending) >= self.flush_size or due:
                 self._flush_locked()
@@ -107,7 +126,7 @@ class EmbeddingCache:
         self._conn.execute("BEGIN IMMEDIATE")
         try:
             self._conn.executemany(
-                "INSERT OR REPLACE INTO embeddings (model_id, text_hash, vector) VALUES (?, ?, ?)",
+                f"INSERT OR REPLACE INTO {_TABLE} (model_id, text_hash, vector) VALUES (?, ?, ?)",
                 rows,
             )
         except BaseException:
@@ -116,15 +135,63 @@ class EmbeddingCache:
         self._conn.execute("COMMIT")
         self._pending.clear()
 
+    def _caught_up(self, model_id: str) -> KeyIndex:
+        """The model's key index, loaded on first use and brought up to date with other writers."""
+        version = int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+        known = self._known.get(model_id)
+        if known is None:
+            # One read transaction, so the keys and the seq they reach are the same snapshot.
+            self._conn.execute("BEGIN")
+            try:
+                seq = self._conn.execute(f"SELECT COALESCE(MAX(seq), 0) FROM {_TABLE}").fetchone()[0]
+                keys = self._conn.execute(f"SELECT text_hash FROM {_TABLE} WHERE model_id = ?", (model_id,))
+                known = KeyIndex(prefixes_of(key for (key,) in keys), int(seq), version)
+            finally:
+                self._conn.execute("COMMIT")
+            known.add(key for (model, key) in self._pending if model == model_id)
+            self._known[model_id] = known
+        elif known.data_version != version:  # another connection has committed since
+            rows = self._conn.execute(
+                f"SELECT seq, text_hash FROM {_TABLE} WHERE seq > ? AND model_id = ? ORDER BY seq",
+                (known.seq, model_id),
+            ).fetchall()
+            known.add(key for _, key in rows)
+            known.seq = max([known.seq, *(int(seq) for seq, _ in rows)])
+            known.data_version = version
+        return known
+
+    def _move_legacy_rows(self) -> None:
+        """Move the rows of a cache written before `seq` existed into today's table, once."""
+        legacy = self._conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (_LEGACY_TABLE,)
+        ).fetchone()
+        if legacy is None:
+            return
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Checked again under the write lock: another process may have moved them already.
+            if self._conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (_LEGACY_TABLE,)
+            ).fetchone():
+                self._conn.execute(
+                    f"INSERT OR IGNORE INTO {_TABLE} (model_id, text_hash, vector) "
+                    f"SELECT model_id, text_hash, vector FROM {_LEGACY_TABLE}"
+                )
+                self._conn.execute(f"DROP TABLE {_LEGACY_TABLE}")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
     def count(self, model_id: str | None = None) -> int:
         """How many vectors are cached, for one model or for all."""
         self.flush()
         with self._lock:
             if model_id is None:
-                row = self._conn.execute("SELECT COUNT(*) FROM embeddings").fetchone()
+                row = self._conn.execute(f"SELECT COUNT(*) FROM {_TABLE}").fetchone()
             else:
                 row = self._conn.execute(
-                    "SELECT COUNT(*) FROM embeddings WHERE model_id = ?", (model_id,)
+                    f"SELECT COUNT(*) FROM {_TABLE} WHERE model_id = ?", (model_id,)
                 ).fetchone()
         return int(row[0])
 

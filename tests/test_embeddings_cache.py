@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from embeddings.cache import CachedEmbedder, EmbeddingCache
+from embeddings import key_index
+from embeddings.cache import CachedEmbedder, EmbeddingCache, text_key
+from embeddings.key_index import KeyIndex, prefixes_of
 from tests.embedding_fixtures import FakeEmbedder, expected_rows
 
 
@@ -136,3 +139,67 @@ def test_writes_are_buffered_served_at_once_and_committed_on_close(tmp_path: Pat
     writer.close()
     assert reader.get_many("m", ["b"])[0] is not None
     reader.close()
+
+
+def vector_reads(cache: EmbeddingCache) -> list[str]:
+    """Collects the statements that read vectors from the cache file from now on."""
+    statements: list[str] = []
+    cache._conn.set_trace_callback(
+        lambda sql: statements.append(sql) if sql.startswith("SELECT text_hash, vector") else None
+    )
+    return statements
+
+
+def test_a_text_never_cached_is_known_absent_without_reading_the_file(tmp_path: Path) -> None:
+    cache = EmbeddingCache(tmp_path / "c.sqlite", flush_size=1)
+    cache.put_many("m", [f"t{i}" for i in range(50)], np.ones((50, 4), dtype=np.float32))
+    reopened = EmbeddingCache(tmp_path / "c.sqlite")
+    reads = vector_reads(reopened)
+    assert reopened.get_many("m", ["never seen", "nor this"]) == [None, None]
+    assert reads == []
+    assert reopened.get_many("m", ["t7"])[0] is not None  # a cached text is still read
+    assert len(reads) == 1
+    assert reopened.get_many("other-model", ["t7"]) == [None]  # keys are per model
+    cache.close()
+    reopened.close()
+
+
+def test_rows_another_process_commits_are_found_after_the_index_was_loaded(tmp_path: Path) -> None:
+    reader = EmbeddingCache(tmp_path / "c.sqlite")
+    assert reader.get_many("m", ["late"]) == [None]  # loads the (empty) key index
+    writer = EmbeddingCache(tmp_path / "c.sqlite", flush_size=1)
+    writer.put_many("m", ["late", "later"], np.full((2, 4), 3.0, dtype=np.float32))
+    found = reader.get_many("m", ["later", "late", "absent"])
+    np.testing.assert_array_equal(found[0], np.full(4, 3.0, dtype=np.float32))
+    assert found[1] is not None and found[2] is None
+    writer.close()
+    reader.close()
+
+
+def test_a_cache_written_before_seq_existed_keeps_its_vectors(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as old:
+        old.execute(
+            "CREATE TABLE embeddings (model_id TEXT NOT NULL, text_hash BLOB NOT NULL, "
+            "vector BLOB NOT NULL, PRIMARY KEY (model_id, text_hash)) WITHOUT ROWID"
+        )
+        old.execute(
+            "INSERT INTO embeddings VALUES (?, ?, ?)",
+            ("m", text_key("kept"), np.arange(4, dtype=np.float32).tobytes()),
+        )
+    old.close()
+    cache = EmbeddingCache(path)
+    np.testing.assert_array_equal(cache.get_many("m", ["kept"])[0], np.arange(4, dtype=np.float32))
+    assert cache.count() == 1
+    cache.close()
+
+
+def test_key_index_merges_recent_keys_into_the_sorted_array(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(key_index, "_MERGE_AT", 3)
+    keys = [text_key(f"k{i}") for i in range(10)]
+    index = KeyIndex(prefixes_of(keys[:4]), seq=0, data_version=0)
+    index.add(keys[4:7])  # reaches the merge size
+    index.add(keys[7:8])
+    assert len(index) == 8
+    assert all(key in index for key in keys[:8])
+    assert keys[8] not in index and keys[9] not in index

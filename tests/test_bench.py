@@ -1,0 +1,32 @@
+"""`pls bench`: the embedder and the match are timed side by side, on a real index."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from app.config import Settings
+from app.evaluation.bench import run_bench, side_by_side
+from tests.embedding_fixtures import onnx_dir  # noqa: F401 - a fixture, used by name
+
+
+def test_embeddings_and_matches_are_timed_alternately() -> None:
+    calls: list[str] = []
+    embed_s, match_s = side_by_side(
+        lambda text: calls.append(f"embed {text}"),
+        lambda text: calls.append(f"match {text}"),
+        ["a", "b", "c"],
+        ["x", "y", "z"],
+    )
+    assert calls == ["embed a", "match x", "embed b", "match y", "embed c", "match z"]
+    assert len(embed_s) == len(match_s) == 3
+    assert all(s >= 0 for s in embed_s + match_s)
+
+
+def test_bench_reports_every_number_from_a_small_real_index(settings: Settings, onnx_dir: Path) -> None:  # noqa: F811
+    settings.onnx_dir.parent.mkdir(parents=True)
+    settings.onnx_dir.symlink_to(onnx_dir)  # the shared export, not a fresh one per test
+    report = run_bench(400, settings, queries=6, base_texts=80)
+    assert report["n_examples"] == 400
+    assert report["match_p50_ms"] > 0 and report["embed_p50_ms"] > 0 and report["embed_tight_loop_p50_ms"] > 0
+    assert report["match_to_embed_p50"] == round(report["match_p50_ms"] / report["embed_p50_ms"], 3)
+    assert report["matches_per_s_1"] > 0 and report["matches_per_s_16"] > 0
