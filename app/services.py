@@ -57,6 +57,7 @@ class Services:
         """Write queued decisions, then release the index, the embedder and the database pool."""
         self.flow.stop()
         self.sender.close()
+        self.matcher.close()
         self.decisions.close()
         self.store.close()
         self.embedder.close()

@@ -1,82 +1,85 @@
-"""Merge concurrent embed calls from many threads into one batched call of the inner model."""
+"""Merge concurrent calls from many threads into batched calls: embeddings, matches."""
 
 from __future__ import annotations
 
 import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 import numpy as np
 
 from embeddings.base import Embedder
 
+Item = TypeVar("Item")
+Out = TypeVar("Out")  # one row per item, sliceable: a list or an array
+
 
 @dataclass
-class _Request:
-    texts: list[str]
-    future: Future[np.ndarray] = field(default_factory=Future)
+class _Request(Generic[Item, Out]):
+    items: list[Item]
+    future: Future[Out] = field(default_factory=Future)
 
 
-class MicroBatchingEmbedder(Embedder):
-    """An embedder for many threads: one worker thread batches their calls to `inner`.
+class MicroBatcher(Generic[Item, Out]):
+    """Runs `run_batch` for many threads: worker threads batch their concurrent calls.
 
-    A call arriving while the worker is idle is dispatched at once. Only when callers are
-    evidently concurrent (the last batch held several requests) does the worker wait, up
-    to `max_wait_ms`, for more requests to join a batch of at most `max_batch` texts.
-    A request is never split. Owns `inner`: `close()` stops the worker and closes it.
+    `run_batch` takes a list of items and returns one output row per item (a list or an
+    array). A call arriving while nobody else is in flight runs at once in the caller's own
+    thread: a hand-off would only add latency. Only when callers are evidently concurrent
+    (the last batch held several requests) does a worker wait, up to `max_wait_ms`, for more
+    requests to join a batch of at most `max_batch` items. A request is never split.
     """
 
-    def __init__(self, inner: Embedder, max_batch: int = 32, max_wait_ms: float = 2.0, workers: int = 1) -> None:
-        self.inner = inner
-        self.model_id = inner.model_id
-        self.dim = inner.dim
-        self.batch_size = max_batch
+    def __init__(
+        self,
+        run_batch: Callable[[list[Item]], Out],
+        *,
+        max_batch: int = 32,
+        max_wait_ms: float = 2.0,
+        workers: int = 1,
+        name: str = "batcher",
+    ) -> None:
+        self.run_batch = run_batch
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000.0
-        self.batches = 0  # inner calls made, for benchmarks and tests
-        self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
+        self.batches = 0  # batches run by the workers, for benchmarks and tests
+        self._queue: queue.SimpleQueue[_Request[Item, Out] | None] = queue.SimpleQueue()
         self._closed = False
         self._close_lock = threading.Lock()
         self._concurrent = False
-        self._in_flight = 0  # embed calls not yet returned, direct or queued
-        # Several workers let batches run side by side on several cores (the inner model must
-        # be safe to call from several threads, as an onnxruntime session is).
+        self._in_flight = 0  # calls not yet returned, direct or queued
+        # Several workers let batches run side by side on several cores (`run_batch` must be
+        # safe to call from several threads, as an onnxruntime session is).
         self._workers = [
-            threading.Thread(target=self._run, name=f"embed-batcher-{i}", daemon=True) for i in range(max(1, workers))
+            threading.Thread(target=self._run, name=f"{name}-{i}", daemon=True) for i in range(max(1, workers))
         ]
         for worker in self._workers:
             worker.start()
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed texts; a lone caller runs in its own thread, concurrent ones are batched."""
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
+    def submit(self, items: Sequence[Item]) -> Out:
+        """The outputs for `items`; a lone caller runs in its own thread, concurrent ones are batched."""
         with self._close_lock:
             if self._closed:
-                raise RuntimeError("MicroBatchingEmbedder is closed")
-            # Nobody else is embedding: a hand-off to a worker would only add latency.
+                raise RuntimeError(f"{self.__class__.__name__} is closed")
             direct = self._in_flight == 0
             self._in_flight += 1
             if not direct:
-                request = _Request(list(texts))
+                request: _Request[Item, Out] = _Request(list(items))
                 self._queue.put(request)
         try:
             if direct:
-                return self.inner.embed(texts)
+                return self.run_batch(list(items))
             return request.future.result()
         finally:
             with self._close_lock:
                 self._in_flight -= 1
 
-    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
-        """Same as `embed`: batching happens across callers."""
-        return self.embed(texts)
-
     def close(self) -> None:
-        """Finish queued requests, stop the worker and close the inner embedder."""
+        """Finish queued requests and stop the workers."""
         with self._close_lock:
             if self._closed:
                 return
@@ -86,10 +89,14 @@ class MicroBatchingEmbedder(Embedder):
                 self._queue.put(None)
         for worker in self._workers:
             worker.join()
-        self.inner.close()
+
+    @property
+    def workers(self) -> list[threading.Thread]:
+        """The worker threads (alive until `close`)."""
+        return self._workers
 
     def _run(self) -> None:
-        carry: _Request | None = None
+        carry: _Request[Item, Out] | None = None
         while True:
             first = carry or self._queue.get()
             if first is None:
@@ -99,12 +106,14 @@ class MicroBatchingEmbedder(Embedder):
             if stop:
                 return
 
-    def _collect(self, first: _Request) -> tuple[list[_Request], _Request | None, bool]:
+    def _collect(
+        self, first: _Request[Item, Out]
+    ) -> tuple[list[_Request[Item, Out]], _Request[Item, Out] | None, bool]:
         """Requests to send with `first`, one that did not fit, and whether close was seen."""
         batch = [first]
-        size = len(first.texts)
+        size = len(first.items)
         deadline = time.monotonic() + self.max_wait
-        carry: _Request | None = None
+        carry: _Request[Item, Out] | None = None
         stop = False
         while size < self.max_batch:
             try:
@@ -121,18 +130,18 @@ class MicroBatchingEmbedder(Embedder):
             if request is None:
                 stop = True
                 break
-            if size + len(request.texts) > self.max_batch:
+            if size + len(request.items) > self.max_batch:
                 carry = request
                 break
             batch.append(request)
-            size += len(request.texts)
+            size += len(request.items)
         self._concurrent = len(batch) > 1
         return batch, carry, stop
 
-    def _dispatch(self, batch: list[_Request]) -> None:
-        texts = [text for request in batch for text in request.texts]
+    def _dispatch(self, batch: list[_Request[Item, Out]]) -> None:
+        items = [item for request in batch for item in request.items]
         try:
-            vectors = self.inner.embed(texts)
+            outputs = self.run_batch(items)
             self.batches += 1
         except Exception as error:
             if len(batch) == 1:
@@ -145,6 +154,43 @@ class MicroBatchingEmbedder(Embedder):
             return
         start = 0
         for request in batch:
-            end = start + len(request.texts)
-            request.future.set_result(vectors[start:end])
+            end = start + len(request.items)
+            request.future.set_result(outputs[start:end])  # type: ignore[index]
             start = end
+
+
+class MicroBatchingEmbedder(Embedder):
+    """An embedder for many threads: worker threads batch their concurrent calls to `inner`.
+
+    Owns `inner`: `close()` stops the workers and closes it.
+    """
+
+    def __init__(self, inner: Embedder, max_batch: int = 32, max_wait_ms: float = 2.0, workers: int = 1) -> None:
+        self.inner = inner
+        self.model_id = inner.model_id
+        self.dim = inner.dim
+        self.batch_size = max_batch
+        self.max_batch = max_batch
+        self._batcher: MicroBatcher[str, np.ndarray] = MicroBatcher(
+            inner.embed, max_batch=max_batch, max_wait_ms=max_wait_ms, workers=workers, name="embed-batcher"
+        )
+
+    @property
+    def batches(self) -> int:
+        """Inner calls made by the workers, for benchmarks and tests."""
+        return self._batcher.batches
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed texts; a lone caller runs in its own thread, concurrent ones are batched."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self._batcher.submit(texts)
+
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        """Same as `embed`: batching happens across callers."""
+        return self.embed(texts)
+
+    def close(self) -> None:
+        """Finish queued requests, stop the workers and close the inner embedder."""
+        self._batcher.close()
+        self.inner.close()

@@ -117,7 +117,7 @@ def test_close_stops_worker_closes_inner_and_rejects_new_calls() -> None:
     batcher.embed_one("before close")
     batcher.close()
     batcher.close()  # idempotent
-    assert not any(worker.is_alive() for worker in batcher._workers)
+    assert not any(worker.is_alive() for worker in batcher._batcher.workers)
     assert inner.closed
     with pytest.raises(RuntimeError, match="closed"):
         batcher.embed_one("after close")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from app.learning.learner import Interaction
 from app.learning.matcher import action_for, decision_for
 from app.models import Action, Decision, DecisionKind, Pattern
 from app.services import Services, build_services
+from app.tenants import create_tenant
 from indexer.edge import EdgeStore
 from tests.conftest import FakeEmbedder, api_client
 from tests.test_learner import FlakyStore
@@ -133,3 +136,42 @@ def test_readiness_names_a_failing_index(services: Services, store: FlakyStore) 
         # Matching still answers: no auto-reply, a human sees it.
         body = client.post("/api/match", json={"text": "bedford door code"}).json()
         assert body["decision"] == "abstain"
+
+
+def test_concurrent_matches_are_batched_and_each_caller_gets_its_own_answer(
+    services: Services, store: FlakyStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    create_tenant(services.engine, "north", "North")
+    services.learner.learn_many("north", [Interaction(t, "North opens at 9am.") for t in ["opening hours"] * 3])
+    texts = [text for texts in TOPICS.values() for text in texts] * 2
+    expected = {text: services.matcher.match("default", text, record=False) for text in texts}
+    calls: list[tuple[str, int]] = []
+    search_batch = store.search_batch
+
+    def slow_search(vectors, tenant, k, statuses=("active", "gold")):  # type: ignore[no-untyped-def]
+        calls.append((tenant, len(vectors)))
+        time.sleep(0.02)  # long enough for the other callers to queue up behind
+        return search_batch(vectors, tenant, k, statuses)
+
+    monkeypatch.setattr(store, "search_batch", slow_search)
+    jobs = [("default", text) for text in texts] + [("north", "opening hours")] * 4
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(lambda job: services.matcher.match(*job, record=False), jobs))
+    for (tenant, text), result in zip(jobs, results, strict=True):
+        assert result.tenant == tenant
+        if tenant == "default":
+            assert (result.pattern_id, result.confidence) == (expected[text].pattern_id, expected[text].confidence)
+        else:
+            assert result.explanation["neighbours"][0]["pattern_id"] != expected["opening hours"].pattern_id
+    assert max(size for _, size in calls) > 1  # callers shared index calls
+    assert sum(size for _, size in calls) == len(jobs)  # each query searched once, in its own tenant
+    assert {tenant for tenant, _ in calls} == {"default", "north"}
+
+
+def test_an_index_outage_in_a_batch_reaches_every_caller_as_no_answer(
+    services: Services, store: FlakyStore
+) -> None:
+    store.down = True
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda text: services.matcher.match("default", text), ["bedford door code"] * 8))
+    assert all(r.pattern_id is None and "vector index unavailable" in r.reason for r in results)

@@ -116,12 +116,15 @@ def _evaluate(
         services.decisions,
     )
     confidence, correct, match_s = [], [], []
-    for pair in tqdm(test, desc="match", unit="msg", disable=not progress):
-        began = time.perf_counter()
-        result = matcher.match(tenant, pair.text, record=False)
-        match_s.append(time.perf_counter() - began)
-        confidence.append(result.confidence if result.pattern_id is not None else 0.0)
-        correct.append(answers.correct(result.pattern_id, pair))
+    try:
+        for pair in tqdm(test, desc="match", unit="msg", disable=not progress):
+            began = time.perf_counter()
+            result = matcher.match(tenant, pair.text, record=False)
+            match_s.append(time.perf_counter() - began)
+            confidence.append(result.confidence if result.pattern_id is not None else 0.0)
+            correct.append(answers.correct(result.pattern_id, pair))
+    finally:
+        matcher.close()
     model = services.memories.get(tenant).model
     report = eval_report(
         n_train=len(train),

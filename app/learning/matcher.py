@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
+from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -18,6 +20,7 @@ from app.models import Action, DecisionKind, PatternMode, PatternStatus
 from app.privacy import mask_pii
 from app.text import clean_text
 from embeddings.base import Embedder
+from embeddings.batching import MicroBatcher
 from indexer.store import Hit, VectorStore
 
 log = logging.getLogger(__name__)
@@ -75,8 +78,19 @@ def decision_for(action: Action, status: str, mode: str) -> tuple[DecisionKind, 
     return DecisionKind.auto, "confidence above the auto threshold"
 
 
+@dataclass(frozen=True)
+class _Query:
+    memory: TenantMemory
+    text: str  # cleaned and masked
+
+
 class Matcher:
-    """Answers 'have I seen this before, and how sure am I?' for one tenant at a time."""
+    """Answers 'have I seen this before, and how sure am I?' for one tenant at a time.
+
+    Concurrent matches are run as batches (one model run, one index call for all of them):
+    sixteen threads each doing their own search and scoring would spend their time taking
+    turns at the interpreter lock. A lone caller is matched at once in its own thread.
+    """
 
     def __init__(
         self,
@@ -94,6 +108,11 @@ class Matcher:
         self.memories = memories
         self.k = settings.k
         self.max_chars = settings.max_text_chars
+        # One worker per core: while one batch is scored in Python, the next one's model run
+        # (which releases the interpreter lock) proceeds beside it.
+        self._batcher: MicroBatcher[_Query, list[MatchResult]] = MicroBatcher(
+            self._match_batch, max_batch=32, workers=min(4, os.cpu_count() or 1), name="match-batcher"
+        )
 
     def match(
         self, tenant: str, text: str, record: bool = True, message_id: int | None = None
@@ -103,19 +122,35 @@ class Matcher:
         # Masked before it is embedded or stored in the decision log: no raw PII leaves here.
         text = mask_pii(clean_text(text, "text", self.max_chars))
         memory = self.memories.get(tenant)  # raises TenantNotFound
-        vector = self.embedder.embed_one(text)
-        try:
-            hits = self.store.search(vector, tenant, self.k)
-        except Exception as error:  # fail safe: no answer, a human sees the message
-            log.warning("vector search failed for tenant %s: %s", tenant, error)
-            reason = f"vector index unavailable: {error.__class__.__name__}"
-            result = abstention(tenant, reason, {"suggest": NEVER, "auto": NEVER})
-        else:
-            result = self.decide(memory, vector, hits)
+        result = self._batcher.submit([_Query(memory, text)])[0]
         result.latency_ms = round((time.perf_counter() - started) * 1000, 3)
         if record:
             result.decision_id = self._record(memory, text, result, message_id)
         return result
+
+    def close(self) -> None:
+        """Finish the matches under way and stop the batch workers."""
+        self._batcher.close()
+
+    def _match_batch(self, queries: list[_Query]) -> list[MatchResult]:
+        """Decisions for several queries: one embedding call, one index call per tenant."""
+        vectors = self.embedder.embed([query.text for query in queries])
+        rows_of: dict[str, list[int]] = defaultdict(list)
+        for row, query in enumerate(queries):
+            rows_of[query.memory.tenant].append(row)
+        results: list[MatchResult | None] = [None] * len(queries)
+        for tenant, rows in rows_of.items():
+            try:
+                found = self.store.search_batch(vectors[rows], tenant, self.k)
+            except Exception as error:  # fail safe: no answer, a human sees the message
+                log.warning("vector search failed for tenant %s: %s", tenant, error)
+                reason = f"vector index unavailable: {error.__class__.__name__}"
+                for row in rows:
+                    results[row] = abstention(tenant, reason, {"suggest": NEVER, "auto": NEVER})
+                continue
+            for row, hits in zip(rows, found, strict=True):
+                results[row] = self.decide(queries[row].memory, vectors[row], hits)
+        return [result for result in results if result is not None]
 
     def decide(self, memory: TenantMemory, vector: Any, hits: list[Hit]) -> MatchResult:
         """The decision these neighbours support in this memory (dry runs pass a changed memory)."""
