@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
@@ -16,6 +17,11 @@ from embeddings.base import Embedder
 
 Item = TypeVar("Item")
 Out = TypeVar("Out")  # one row per item, sliceable: a list or an array
+
+
+def workers_per_core(limit: int = 4) -> int:
+    """One batch worker per core (at most `limit`), so batches run side by side on all of them."""
+    return min(limit, os.cpu_count() or 1)
 
 
 @dataclass

@@ -6,7 +6,8 @@ import hashlib
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -119,20 +120,26 @@ class EmbeddingCache:
         with self._lock:
             self._flush_locked()
 
-    def _flush_locked(self) -> None:
-        if not self._pending:
-            return
-        rows = [(model_id, key, blob) for (model_id, key), blob in self._pending.items()]
-        self._conn.execute("BEGIN IMMEDIATE")
+    @contextmanager
+    def _transaction(self, kind: str = "") -> Iterator[None]:
+        """One explicit transaction (`kind` "IMMEDIATE" takes the write lock at once)."""
+        self._conn.execute(f"BEGIN {kind}")
         try:
-            self._conn.executemany(
-                f"INSERT OR REPLACE INTO {_TABLE} (model_id, text_hash, vector) VALUES (?, ?, ?)",
-                rows,
-            )
+            yield
         except BaseException:
             self._conn.execute("ROLLBACK")
             raise
         self._conn.execute("COMMIT")
+
+    def _flush_locked(self) -> None:
+        if not self._pending:
+            return
+        rows = [(model_id, key, blob) for (model_id, key), blob in self._pending.items()]
+        with self._transaction("IMMEDIATE"):
+            self._conn.executemany(
+                f"INSERT OR REPLACE INTO {_TABLE} (model_id, text_hash, vector) VALUES (?, ?, ?)",
+                rows,
+            )
         self._pending.clear()
 
     def _caught_up(self, model_id: str) -> KeyIndex:
@@ -141,13 +148,10 @@ class EmbeddingCache:
         known = self._known.get(model_id)
         if known is None:
             # One read transaction, so the keys and the seq they reach are the same snapshot.
-            self._conn.execute("BEGIN")
-            try:
+            with self._transaction():
                 seq = self._conn.execute(f"SELECT COALESCE(MAX(seq), 0) FROM {_TABLE}").fetchone()[0]
                 keys = self._conn.execute(f"SELECT text_hash FROM {_TABLE} WHERE model_id = ?", (model_id,))
                 known = KeyIndex(prefixes_of(key for (key,) in keys), int(seq), version)
-            finally:
-                self._conn.execute("COMMIT")
             known.add(key for (model, key) in self._pending if model == model_id)
             self._known[model_id] = known
         elif known.data_version != version:  # another connection has committed since
@@ -155,33 +159,25 @@ class EmbeddingCache:
                 f"SELECT seq, text_hash FROM {_TABLE} WHERE seq > ? AND model_id = ? ORDER BY seq",
                 (known.seq, model_id),
             ).fetchall()
-            known.add(key for _, key in rows)
-            known.seq = max([known.seq, *(int(seq) for seq, _ in rows)])
-            known.data_version = version
+            known.catch_up(rows, version)
         return known
 
     def _move_legacy_rows(self) -> None:
         """Move the rows of a cache written before `seq` existed into today's table, once."""
-        legacy = self._conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (_LEGACY_TABLE,)
-        ).fetchone()
-        if legacy is None:
-            return
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
+        if not self._has_legacy_table():
+            return  # the usual case, decided without taking the write lock
+        with self._transaction("IMMEDIATE"):
             # Checked again under the write lock: another process may have moved them already.
-            if self._conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (_LEGACY_TABLE,)
-            ).fetchone():
+            if self._has_legacy_table():
                 self._conn.execute(
                     f"INSERT OR IGNORE INTO {_TABLE} (model_id, text_hash, vector) "
                     f"SELECT model_id, text_hash, vector FROM {_LEGACY_TABLE}"
                 )
                 self._conn.execute(f"DROP TABLE {_LEGACY_TABLE}")
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
+
+    def _has_legacy_table(self) -> bool:
+        query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+        return self._conn.execute(query, (_LEGACY_TABLE,)).fetchone() is not None
 
     def count(self, model_id: str | None = None) -> int:
         """How many vectors are cached, for one model or for all."""

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from embeddings.base import Embedder
-from embeddings.batching import MicroBatchingEmbedder
+from embeddings.batching import MicroBatchingEmbedder, workers_per_core
 from embeddings.cache import CachedEmbedder, EmbeddingCache
 
 KINDS = ("onnx", "sentence-transformers", "openai")
@@ -51,6 +50,5 @@ def build_embedder(
     if cache_path is not None:
         embedder = CachedEmbedder(embedder, EmbeddingCache(cache_path))
     if micro_batch:
-        # One batching worker per core: under concurrent load batches run side by side.
-        embedder = MicroBatchingEmbedder(embedder, workers=min(4, os.cpu_count() or 1))
+        embedder = MicroBatchingEmbedder(embedder, workers=workers_per_core())
     return embedder

@@ -7,7 +7,7 @@ model from the CPU caches); this answers "certainly absent" from 8 bytes per key
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -22,7 +22,7 @@ def key_prefix(key: bytes) -> int:
 
 def prefixes_of(keys: Iterable[bytes]) -> np.ndarray:
     """Prefixes of many keys as a uint64 array."""
-    return np.frombuffer(b"".join(bytes(key[:8]) for key in keys), dtype="<u8").astype(np.uint64)
+    return np.frombuffer(b"".join(bytes(key[:8]) for key in keys), dtype="<u8")
 
 
 class KeyIndex:
@@ -50,6 +50,13 @@ class KeyIndex:
             return True
         at = int(np.searchsorted(self._sorted, np.uint64(prefix)))
         return at < len(self._sorted) and int(self._sorted[at]) == prefix
+
+    def catch_up(self, rows: Sequence[tuple[int, bytes]], data_version: int) -> None:
+        """Take in (seq, key) rows others stored, in seq order, read at `data_version`."""
+        self.add(key for _, key in rows)
+        if rows:
+            self.seq = int(rows[-1][0])
+        self.data_version = data_version
 
     def add(self, keys: Iterable[bytes]) -> None:
         """Remember keys that are now stored (or about to be)."""

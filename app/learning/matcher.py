@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
@@ -20,7 +19,7 @@ from app.models import Action, DecisionKind, PatternMode, PatternStatus
 from app.privacy import mask_pii
 from app.text import clean_text
 from embeddings.base import Embedder
-from embeddings.batching import MicroBatcher
+from embeddings.batching import MicroBatcher, workers_per_core
 from indexer.store import Hit, VectorStore
 
 log = logging.getLogger(__name__)
@@ -108,10 +107,10 @@ class Matcher:
         self.memories = memories
         self.k = settings.k
         self.max_chars = settings.max_text_chars
-        # One worker per core: while one batch is scored in Python, the next one's model run
-        # (which releases the interpreter lock) proceeds beside it.
+        # While one batch is scored in Python, the next one's model run (which releases the
+        # interpreter lock) proceeds beside it.
         self._batcher: MicroBatcher[_Query, list[MatchResult]] = MicroBatcher(
-            self._match_batch, max_batch=32, workers=min(4, os.cpu_count() or 1), name="match-batcher"
+            self._match_batch, max_batch=32, workers=workers_per_core(), name="match-batcher"
         )
 
     def match(
@@ -138,7 +137,7 @@ class Matcher:
         rows_of: dict[str, list[int]] = defaultdict(list)
         for row, query in enumerate(queries):
             rows_of[query.memory.tenant].append(row)
-        results: list[MatchResult | None] = [None] * len(queries)
+        results: dict[int, MatchResult] = {}
         for tenant, rows in rows_of.items():
             try:
                 found = self.store.search_batch(vectors[rows], tenant, self.k)
@@ -150,7 +149,7 @@ class Matcher:
                 continue
             for row, hits in zip(rows, found, strict=True):
                 results[row] = self.decide(queries[row].memory, vectors[row], hits)
-        return [result for result in results if result is not None]
+        return [results[row] for row in range(len(queries))]
 
     def decide(self, memory: TenantMemory, vector: Any, hits: list[Hit]) -> MatchResult:
         """The decision these neighbours support in this memory (dry runs pass a changed memory)."""
