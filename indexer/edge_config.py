@@ -32,8 +32,12 @@ class EdgeTuning:
     # ACORN: a filtered graph search that also follows neighbours' neighbours, so a filter
     # that removes most nodes (a small tenant in a shared graph) does not strand the search.
     acorn: bool = False
-    # int8 scalar quantization with rescoring against the original vectors.
-    quantize: bool = False
+    # int8 scalar quantization: the graph is built and walked on 1-byte components, and the
+    # candidates are rescored against the original vectors, so the scores a hit carries are
+    # exact cosines. Measured at 100,000 points: HNSW build 60 s instead of 155 s (synthetic
+    # clusters) and 24 s instead of 45 s (pls bench), search p50 0.46 instead of 0.78 ms in a
+    # tight loop, recall@10 0.999 either way; it costs 384 bytes of RAM per point.
+    quantize: bool = True
     oversampling: float = 2.0
     # Threads per search over segments (None: one per CPU). One is faster for the small
     # per-tenant searches the matcher makes (0.57 vs 0.72 ms p50 at 100,000 points, ef=64),

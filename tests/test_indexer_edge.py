@@ -212,3 +212,24 @@ def test_searches_from_other_threads_survive_generation_switches(fast_dir: Path)
     assert errors == []
     assert store.generation == 6 and store.search(vectors[0], "acme", 1)[0].pattern_id == 4
     store.close()
+
+
+def test_quantized_graph_returns_exact_scores_and_neighbours(fast_dir: Path) -> None:
+    """The default shard searches an int8 graph but rescores: hits carry exact cosines."""
+    assert EdgeTuning().quantize
+    store = EdgeStore(fast_dir / "idx", DIM, tuning=SMALL, optimizer=optimize_in_process)
+    vectors = unit_vectors(3000, seed=11)
+    store.upsert(make_points(vectors))
+    assert store.optimize() is True
+    assert store.stats()["indexed_vectors"] >= 3000
+    queries = unit_vectors(40, seed=12)
+    exact = queries @ vectors.T
+    found = store.search_batch(queries, "acme", 10)
+    overlap = []
+    for row, hits in enumerate(found):
+        for hit in hits:
+            assert hit.score == pytest.approx(float(exact[row, hit.example_id]), abs=1e-5)
+        best = set(np.argsort(-exact[row])[:10].tolist())
+        overlap.append(len(best & {h.example_id for h in hits}) / 10)
+    assert float(np.mean(overlap)) >= 0.95
+    store.close()
