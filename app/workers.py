@@ -1,10 +1,11 @@
-"""Background upkeep: retry pending index writes and refit calibration as learning grows."""
+"""Background upkeep: retry pending index writes, refit calibration, keep the search graph current."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from concurrent.futures import Future
 
 from app.retention import purge_raw
 from app.services import Services
@@ -20,6 +21,7 @@ class BackgroundWorkers:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_purge = 0.0  # monotonic time of the next retention purge
+        self._optimizing: Future[bool] | None = None
 
     def start(self) -> None:
         """Start the loop (idempotent)."""
@@ -44,6 +46,10 @@ class BackgroundWorkers:
             self.services.calibration.refit_stale()
         except Exception:
             log.exception("calibration refit failed")
+        try:
+            self._keep_graph_current()
+        except Exception:
+            log.exception("search graph upkeep failed")
         if time.monotonic() >= self._next_purge:
             settings = self.services.settings
             self._next_purge = time.monotonic() + settings.purge_interval_s
@@ -51,6 +57,20 @@ class BackgroundWorkers:
                 purge_raw(self.services.engine, settings.raw_retention_days)
             except Exception:
                 log.exception("raw text purge failed")
+
+    def _keep_graph_current(self) -> None:
+        """Build the graph in the background once enough learned points wait outside it.
+
+        Until then every search scans those points one by one; the build runs off-process
+        and searches go on meanwhile, so the loop only starts it.
+        """
+        if self._optimizing is not None and not self._optimizing.done():
+            return
+        if self._optimizing is not None and self._optimizing.exception() is not None:
+            log.warning("search graph build failed: %s", self._optimizing.exception())
+        self._optimizing = None
+        if self.services.store.optimize_due():
+            self._optimizing = self.services.store.optimize_in_background()
 
     def _run(self) -> None:
         while not self._stop.wait(self.services.settings.outbox_interval_s):

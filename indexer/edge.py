@@ -9,10 +9,10 @@ be using the old one, and keeping the copy plus the writes made during its optim
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import threading
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +56,10 @@ class EdgeStore(VectorStore):
         self._journal: list[qe.UpdateOperation] | None = None
         self._rebuild: EdgeRebuild | None = None
         self._live = LiveShard(Path(path), shard_config(dim, self.tuning), self.tuning)
+        # The engine gives a segment a graph only past indexing_threshold_kb of vectors, so
+        # optimizing for fewer waiting points than that would copy the shard for nothing.
+        self._optimize_after = max(1, self.tuning.indexing_threshold_kb * 1024 // (dim * 4))
+        self._left_waiting = 0  # points the last optimize left outside a graph
 
     @property
     def generation(self) -> int:
@@ -180,7 +184,19 @@ class EdgeStore(VectorStore):
         try:
             return self._optimize_copy()
         finally:
+            # Built, found nothing to build or failed: either way, wait for more points.
+            with contextlib.suppress(Exception):
+                self._left_waiting = self.unindexed_points()
             self._maintenance.release()
+
+    def unindexed_points(self) -> int:
+        """Points outside any graph: every search scans them one by one."""
+        stats = self.stats()
+        return stats["points"] - stats["indexed_vectors"]
+
+    def optimize_due(self) -> bool:
+        """True once a segment's worth of points waits beyond what the last optimize left."""
+        return self.unindexed_points() >= self._left_waiting + self._optimize_after
 
     def _optimize_copy(self) -> bool:
         with self._writes, self._live.using() as shard:
@@ -208,21 +224,6 @@ class EdgeStore(VectorStore):
                 optimized.close()
             shutil.rmtree(target, ignore_errors=True)
             raise
-
-    def optimize_in_background(self) -> Future[bool]:
-        """Run `optimize()` in a daemon thread; the future says whether anything changed."""
-        future: Future[bool] = Future()
-
-        def run() -> None:
-            if not future.set_running_or_notify_cancel():
-                return
-            try:
-                future.set_result(self.optimize())
-            except BaseException as exc:
-                future.set_exception(exc)
-
-        threading.Thread(target=run, name="edge-optimize", daemon=True).start()
-        return future
 
     def begin_rebuild(self, resume: str | None = None) -> EdgeRebuild:
         """Start filling a fresh generation beside the live one, or reopen the one named `resume`."""

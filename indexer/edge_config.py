@@ -22,9 +22,10 @@ class EdgeTuning:
     payload_m: int | None = 32
     ef_construct: int = 200
     # Below this many KB of matching vectors a filtered search scans them exactly instead of
-    # walking a graph (1.5 KB per 384-dim vector). Exact is both faster and perfect for
-    # tenants of a few thousand examples, so the cut-off is set above the engine's 10,000.
-    full_scan_threshold_kb: int = 25_000
+    # walking a graph (1.5 KB per 384-dim vector): a tenant gets its own graph from about
+    # 4,000 examples. Exact is perfect and as fast up to there; past it the graph wins
+    # (15,000 points: 0.31 ms against 1.13 ms for an exact scan, recall@10 0.995).
+    full_scan_threshold_kb: int = 6_000
     # One core builds the graph so the other keeps serving searches on a 2-core machine.
     max_indexing_threads: int = 1
     # Search-time candidate list size: 64 keeps recall@10 >= 0.98 for the largest tenant.
@@ -46,8 +47,10 @@ class EdgeTuning:
     search_threads: int | None = 1
     # Segments an optimized shard is split into (0: the engine picks from the CPU count).
     segments: int = 0
-    # Segments larger than this many KB of vectors get an HNSW graph (None: engine default).
-    indexing_threshold_kb: int | None = None
+    # Segments larger than this many KB of vectors get an HNSW graph when optimize runs, and
+    # the service runs it once that many KB of points wait outside a graph (`optimize_due`):
+    # every search scans the waiting points one by one (0.16 ms per 1,000 here).
+    indexing_threshold_kb: int = 3_000
     # Mark the tenant index as the partition key so optimized segments group points by tenant.
     tenant_partitioned: bool = True
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -114,6 +116,32 @@ class VectorStore(ABC):
         Engines that index on their own (a Qdrant server) have nothing to do here.
         """
         return False
+
+    def optimize_due(self) -> bool:
+        """Whether enough points wait outside the search graph that `optimize()` should run.
+
+        Engines that index on their own never need it.
+        """
+        return False
+
+    def optimize_if_due(self) -> bool:
+        """After a bulk load: build the graph now if it is due; True if anything changed."""
+        return self.optimize() if self.optimize_due() else False
+
+    def optimize_in_background(self) -> Future[bool]:
+        """Run `optimize()` in a daemon thread; the future says whether anything changed."""
+        future: Future[bool] = Future()
+
+        def run() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                future.set_result(self.optimize())
+            except BaseException as exc:
+                future.set_exception(exc)
+
+        threading.Thread(target=run, name="index-optimize", daemon=True).start()
+        return future
 
     @abstractmethod
     def begin_rebuild(self, resume: str | None = None) -> Rebuild:

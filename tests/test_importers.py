@@ -189,3 +189,20 @@ def test_progress_without_a_terminal_logs_rate_and_eta() -> None:
     progress.close()
     assert lines[0].startswith("import pairs: 25/100 (25%), ")
     assert "/s, ETA " in lines[0]
+
+
+def test_a_finished_import_leaves_no_point_outside_the_search_graph(settings: Settings, tmp_path: Path) -> None:
+    from indexer import EdgeTuning, optimize_in_process
+
+    embedder = FakeEmbedder()
+    # A graph from 10 KB of vectors, so this small file is a bulk load worth building for.
+    tuning = EdgeTuning(indexing_threshold_kb=10, full_scan_threshold_kb=10, payload_m=8, ef_construct=32)
+    store = EdgeStore(tmp_path / "q", dim=embedder.dim, tuning=tuning, optimizer=optimize_in_process)
+    built = build_services(settings, embedder=embedder, store=store)
+    try:
+        pairs = [(f"question number {i} about topic {i % 7}", f"answer for topic {i % 7}") for i in range(120)]
+        summary = import_file(built, write_pairs(tmp_path / "pairs.jsonl", pairs), chunk=50)
+        assert summary.learned == 120
+        assert store.count("default") == 120 and store.unindexed_points() == 0
+    finally:
+        built.close()

@@ -233,3 +233,32 @@ def test_quantized_graph_returns_exact_scores_and_neighbours(fast_dir: Path) -> 
         overlap.append(len(best & {h.example_id for h in hits}) / 10)
     assert float(np.mean(overlap)) >= 0.95
     store.close()
+
+
+def test_optimize_falls_due_once_a_segments_worth_of_points_waits(fast_dir: Path) -> None:
+    store = EdgeStore(fast_dir / "idx", DIM, tuning=SMALL, optimizer=optimize_in_process)
+    per_segment = SMALL.indexing_threshold_kb * 1024 // (DIM * 4)  # 80 points of 32 dims
+    store.upsert(make_points(unit_vectors(per_segment - 1)))
+    assert store.unindexed_points() == per_segment - 1 and not store.optimize_due()
+    store.upsert(make_points(unit_vectors(1, seed=1), first_id=per_segment - 1))
+    assert store.optimize_due()
+    assert store.optimize_if_due() is True
+    assert store.unindexed_points() == 0 and not store.optimize_due()
+    store.close()
+
+
+def test_optimize_that_builds_nothing_waits_for_more_points(fast_dir: Path) -> None:
+    """An engine that leaves the points outside a graph must not be asked again every round."""
+    calls: list[Path] = []
+
+    def refuses(shard_dir: Path) -> bool:
+        calls.append(shard_dir)
+        return False
+
+    store = EdgeStore(fast_dir / "idx", DIM, tuning=SMALL, optimizer=refuses)
+    store.upsert(make_points(unit_vectors(100)))
+    assert store.optimize_if_due() is False and len(calls) == 1
+    assert not store.optimize_due() and store.optimize_if_due() is False and len(calls) == 1
+    store.upsert(make_points(unit_vectors(80, seed=1), first_id=100))
+    assert store.optimize_due()
+    store.close()

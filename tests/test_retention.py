@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import numpy as np
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
@@ -93,5 +94,28 @@ def test_background_workers_run_the_purge(settings, tmp_path, fake_embedder) -> 
         with Session(services.engine) as session:
             message = session.get(Message, message_id)
             assert message is not None and message.text == MASKED
+    finally:
+        services.close()
+
+
+def test_background_workers_build_the_search_graph_once_it_is_due(settings, tmp_path, fake_embedder) -> None:  # type: ignore[no-untyped-def]
+    from app.services import build_services
+    from app.workers import BackgroundWorkers
+    from indexer import EdgeTuning, IndexPoint, optimize_in_process
+    from indexer.edge import EdgeStore
+
+    tuning = EdgeTuning(indexing_threshold_kb=10, full_scan_threshold_kb=10, payload_m=8, ef_construct=32)
+    store = EdgeStore(tmp_path / "q", dim=fake_embedder.dim, tuning=tuning, optimizer=optimize_in_process)
+    services = build_services(settings, embedder=fake_embedder, store=store)
+    try:
+        vectors = np.random.default_rng(0).standard_normal((400, fake_embedder.dim)).astype(np.float32)
+        store.upsert([IndexPoint(i, 1, "default", "active", v) for i, v in enumerate(vectors)])
+        assert store.optimize_due()
+        workers = BackgroundWorkers(services)
+        workers.run_once()
+        assert workers._optimizing is not None and workers._optimizing.result(timeout=60) is True
+        assert store.unindexed_points() == 0
+        workers.run_once()  # nothing waits: no second build
+        assert workers._optimizing is None
     finally:
         services.close()

@@ -102,6 +102,8 @@ def _evaluate(
     mapping = services.learner.consolidate(tenant)
     pattern_of_line = [mapping.get(r.pattern_id, r.pattern_id) for r in summary.results]
     calibration = services.calibration.fit(tenant)
+    # As the service's upkeep would: matching then walks a graph, not a scan of every example.
+    services.store.optimize_if_due()
     learn_s = time.perf_counter() - started
     answers = Answers(train, pattern_of_line)
 

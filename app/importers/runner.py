@@ -52,8 +52,9 @@ def run_import(
 ) -> ImportSummary:
     """Import `records` for `tenant`, resuming an unfinished run of the same file.
 
-    With `finish`, patterns are consolidated and calibration is refitted afterwards; with
-    `discover` too, candidate patterns are discovered from everything learned.
+    With `finish`, patterns are consolidated, calibration is refitted and the search graph is
+    built if enough points wait for it; with `discover` too, candidate patterns are discovered
+    from everything learned.
     """
     with Session(services.engine) as session:
         require_tenant(session, tenant)
@@ -89,6 +90,8 @@ def run_import(
     if finish:
         services.learner.consolidate(tenant)
         summary.calibration = services.calibration.fit(tenant)
+        # A bulk load leaves its points outside the search graph; build it before serving.
+        services.store.optimize_if_due()
         if discover:
             from app.learning.discovery import discover_and_store
 
