@@ -126,7 +126,12 @@ class VectorStore(ABC):
 
     def optimize_if_due(self) -> bool:
         """After a bulk load: build the graph now if it is due; True if anything changed."""
-        return self.optimize() if self.optimize_due() else False
+        if not self.optimize_due():
+            return False
+        try:
+            return self.optimize()
+        except IndexBusy:  # a rebuild or another optimize is already building it
+            return False
 
     def optimize_in_background(self) -> Future[bool]:
         """Run `optimize()` in a daemon thread; the future says whether anything changed."""

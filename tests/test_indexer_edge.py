@@ -262,3 +262,13 @@ def test_optimize_that_builds_nothing_waits_for_more_points(fast_dir: Path) -> N
     store.upsert(make_points(unit_vectors(80, seed=1), first_id=100))
     assert store.optimize_due()
     store.close()
+
+
+def test_optimize_if_due_leaves_the_graph_to_a_rebuild_under_way(fast_dir: Path) -> None:
+    store = EdgeStore(fast_dir / "idx", DIM, tuning=SMALL, optimizer=optimize_in_process)
+    store.upsert(make_points(unit_vectors(100)))
+    rebuild = store.begin_rebuild()
+    assert store.optimize_due() and store.optimize_if_due() is False
+    rebuild.abort()
+    assert store.optimize_if_due() is True
+    store.close()
