@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 PHONE, EMAIL, CARD, ADDRESS = "<phone>", "<email>", "<card>", "<address>"
@@ -129,7 +129,12 @@ def has_mask(text: str) -> bool:
 
 
 class PIIFilter(logging.Filter):
-    """Masks a record's message (arguments merged in) and its traceback; never drops a record."""
+    """Masks a record's message and its traceback; never drops a record.
+
+    The arguments keep their shape (masked one by one) where that is enough, because some
+    formatters read them: uvicorn's access log unpacks (client, method, path, version, status).
+    Only when PII shows up across arguments is everything merged into one masked message.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -137,13 +142,30 @@ class PIIFilter(logging.Filter):
         except Exception:  # a bad format string: leave it to logging's own error report
             return True
         masked = mask_pii(message)
-        if masked != message or record.args:
-            record.msg, record.args = masked, None
+        if masked != message:
+            msg, args = record.msg, record.args
+            record.msg = mask_pii(msg) if isinstance(msg, str) else msg
+            record.args = _masked_args(args)
+            try:
+                composed = record.getMessage()
+            except Exception:
+                composed = message
+            if mask_pii(composed) != composed:
+                record.msg, record.args = masked, None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
             record.exc_text = mask_pii(record.exc_text)
         return True
+
+
+def _masked_args(args: Any) -> Any:
+    """Log arguments with every string masked and every other value as it was."""
+    if isinstance(args, tuple):
+        return tuple(mask_pii(a) if isinstance(a, str) else a for a in args)
+    if isinstance(args, Mapping):
+        return {k: mask_pii(v) if isinstance(v, str) else v for k, v in args.items()}
+    return args
 
 
 _install_lock = threading.Lock()

@@ -132,3 +132,24 @@ def test_installed_masking_covers_every_logger(caplog: pytest.LogCaptureFixture)
         )
     assert "sam@example.com" not in caplog.text and "555-123-4567" not in caplog.text
     assert "customer <email> wrote from <phone>" in caplog.text
+
+
+def test_masked_records_keep_their_arguments_for_formatters_that_read_them() -> None:
+    from uvicorn.logging import AccessFormatter
+
+    args = ("127.0.0.1:39778", "GET", "/api/search?q=call+me+on+07700900123", "1.1", 200)
+    record = logging.LogRecord(
+        "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d', args, None
+    )
+    PIIFilter().filter(record)
+    assert isinstance(record.args, tuple) and record.args[4] == 200
+    line = AccessFormatter("%(client_addr)s - %(request_line)s %(status_code)s", use_colors=False).format(
+        record
+    )
+    assert line == "127.0.0.1:39778 - GET /api/search?q=call+me+on+<phone> HTTP/1.1 200 OK"
+
+
+def test_pii_that_only_appears_once_arguments_are_joined_is_still_masked() -> None:
+    record = logging.LogRecord("t", logging.INFO, __file__, 1, "call %s%s", ("555-123", "-4567"), None)
+    PIIFilter().filter(record)
+    assert record.getMessage() == "call <phone>"
