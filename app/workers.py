@@ -64,11 +64,13 @@ class BackgroundWorkers:
         Until then every search scans those points one by one; the build runs off-process
         and searches go on meanwhile, so the loop only starts it.
         """
-        if self._optimizing is not None and not self._optimizing.done():
-            return
-        if self._optimizing is not None and self._optimizing.exception() is not None:
-            log.warning("search graph build failed: %s", self._optimizing.exception())
-        self._optimizing = None
+        previous = self._optimizing
+        if previous is not None:
+            if not previous.done():
+                return
+            if (error := previous.exception()) is not None:
+                log.warning("search graph build failed: %s", error)
+            self._optimizing = None
         if self.services.store.optimize_due():
             self._optimizing = self.services.store.optimize_in_background()
 
