@@ -26,6 +26,7 @@ from app.search import SearchService
 from app.sending.base import Sender
 from app.sending.factory import build_sender
 from embeddings.base import Embedder
+from embeddings.batching import unbatched
 from embeddings.factory import build_embedder
 from indexer.factory import build_store
 from indexer.store import VectorStore
@@ -98,7 +99,8 @@ def build_services(
         engine, embedder, store, memories, settings, feedback=lambda tenant: calibration_rows(engine, tenant)
     )
     decisions = DecisionLog(engine)
-    matcher = Matcher(engine, embedder, store, memories, settings, decisions)
+    # The matcher batches concurrent matches itself, embedding included.
+    matcher = Matcher(engine, unbatched(embedder), store, memories, settings, decisions)
     search = SearchService(engine, embedder, store, max_chars=settings.max_text_chars)
     live = LiveHub()
     sender = sender or build_sender(settings)

@@ -24,6 +24,10 @@ def workers_per_core(limit: int = 4) -> int:
     return min(limit, os.cpu_count() or 1)
 
 
+# How often a waiting worker looks again whether anyone is left to join its batch.
+_POLL_S = 0.0002
+
+
 @dataclass
 class _Request(Generic[Item, Out]):
     items: list[Item]
@@ -35,9 +39,11 @@ class MicroBatcher(Generic[Item, Out]):
 
     `run_batch` takes a list of items and returns one output row per item (a list or an
     array). A call arriving while nobody else is in flight runs at once in the caller's own
-    thread: a hand-off would only add latency. Only when callers are evidently concurrent
-    (the last batch held several requests) does a worker wait, up to `max_wait_ms`, for more
-    requests to join a batch of at most `max_batch` items. A request is never split.
+    thread: a hand-off would only add latency. A worker waits, up to `max_wait_ms`, for more
+    requests to join a batch of at most `max_batch` items only while some caller in flight is
+    not yet served by anyone: one that has not queued its request yet, or one that has its
+    answer and is about to ask again. Once every caller in flight is in a batch, waiting
+    longer cannot grow this one, so it runs. A request is never split.
     """
 
     def __init__(
@@ -56,8 +62,8 @@ class MicroBatcher(Generic[Item, Out]):
         self._queue: queue.SimpleQueue[_Request[Item, Out] | None] = queue.SimpleQueue()
         self._closed = False
         self._close_lock = threading.Lock()
-        self._concurrent = False
         self._in_flight = 0  # calls not yet returned, direct or queued
+        self._claimed = 0  # calls running directly or taken into a batch, and not yet answered
         # Several workers let batches run side by side on several cores (`run_batch` must be
         # safe to call from several threads, as an onnxruntime session is).
         self._workers = [
@@ -73,16 +79,34 @@ class MicroBatcher(Generic[Item, Out]):
                 raise RuntimeError(f"{self.__class__.__name__} is closed")
             direct = self._in_flight == 0
             self._in_flight += 1
-            if not direct:
+            if direct:
+                self._claimed += 1
+            else:
                 request: _Request[Item, Out] = _Request(list(items))
                 self._queue.put(request)
         try:
             if direct:
-                return self.run_batch(list(items))
+                try:
+                    return self.run_batch(list(items))
+                finally:
+                    self._settle(1)
             return request.future.result()
         finally:
             with self._close_lock:
                 self._in_flight -= 1
+
+    def _claim(self, requests: int) -> None:
+        with self._close_lock:
+            self._claimed += requests
+
+    def _settle(self, requests: int) -> None:
+        with self._close_lock:
+            self._claimed -= requests
+
+    def _someone_may_join(self) -> bool:
+        """Whether a caller in flight is neither running nor in a batch (read without the lock:
+        a stale answer only ends or extends one wait)."""
+        return self._in_flight > self._claimed
 
     def close(self) -> None:
         """Finish queued requests and stop the workers."""
@@ -104,9 +128,12 @@ class MicroBatcher(Generic[Item, Out]):
     def _run(self) -> None:
         carry: _Request[Item, Out] | None = None
         while True:
-            first = carry or self._queue.get()
+            first = carry
             if first is None:
-                return
+                first = self._queue.get()
+                if first is None:
+                    return
+                self._claim(1)
             batch, carry, stop = self._collect(first)
             self._dispatch(batch)
             if stop:
@@ -115,7 +142,10 @@ class MicroBatcher(Generic[Item, Out]):
     def _collect(
         self, first: _Request[Item, Out]
     ) -> tuple[list[_Request[Item, Out]], _Request[Item, Out] | None, bool]:
-        """Requests to send with `first`, one that did not fit, and whether close was seen."""
+        """Requests to send with `first`, one that did not fit, and whether close was seen.
+
+        Every request taken off the queue is claimed at once, the one that did not fit too.
+        """
         batch = [first]
         size = len(first.items)
         deadline = time.monotonic() + self.max_wait
@@ -125,26 +155,33 @@ class MicroBatcher(Generic[Item, Out]):
             try:
                 request = self._queue.get_nowait()
             except queue.Empty:
-                # A lone caller must not pay max_wait: wait only if others have been around.
+                # Nobody left to wait for (a lone caller, or every caller already in a batch):
+                # run now rather than sit out max_wait.
                 remaining = deadline - time.monotonic()
-                if not (self._concurrent or len(batch) > 1) or remaining <= 0:
+                if remaining <= 0 or not self._someone_may_join():
                     break
                 try:
-                    request = self._queue.get(timeout=remaining)
+                    request = self._queue.get(timeout=min(remaining, _POLL_S))
                 except queue.Empty:
-                    break
+                    continue
             if request is None:
                 stop = True
                 break
+            self._claim(1)
             if size + len(request.items) > self.max_batch:
                 carry = request
                 break
             batch.append(request)
             size += len(request.items)
-        self._concurrent = len(batch) > 1
         return batch, carry, stop
 
     def _dispatch(self, batch: list[_Request[Item, Out]]) -> None:
+        try:
+            self._answer(batch)
+        finally:
+            self._settle(len(batch))
+
+    def _answer(self, batch: list[_Request[Item, Out]]) -> None:
         items = [item for request in batch for item in request.items]
         try:
             outputs = self.run_batch(items)
@@ -156,7 +193,7 @@ class MicroBatcher(Generic[Item, Out]):
             # Someone's input broke the shared call: retry each request alone so the
             # error reaches only the caller who caused it.
             for request in batch:
-                self._dispatch([request])
+                self._answer([request])
             return
         start = 0
         for request in batch:
@@ -200,3 +237,12 @@ class MicroBatchingEmbedder(Embedder):
         """Finish queued requests, stop the workers and close the inner embedder."""
         self._batcher.close()
         self.inner.close()
+
+
+def unbatched(embedder: Embedder) -> Embedder:
+    """The embedder behind a micro-batcher, for a caller that batches its own calls.
+
+    Two batchers in a row would merge the first one's concurrent batches into one model call,
+    so its workers could no longer run one batch's model while another's results are used.
+    """
+    return embedder.inner if isinstance(embedder, MicroBatchingEmbedder) else embedder

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embeddings.batching import MicroBatchingEmbedder
+from embeddings.batching import MicroBatchingEmbedder, unbatched
 from embeddings.onnx import OnnxEmbedder
 from tests.embedding_fixtures import (
     FakeEmbedder,
@@ -87,6 +87,33 @@ def test_lone_caller_is_dispatched_without_waiting() -> None:
         result = np.stack(rows.result(timeout=20))
     batcher.close()
     np.testing.assert_allclose(result, expected_rows([f"solo {i}" for i in range(5)]), atol=1e-6)
+
+
+def test_a_batch_holding_every_caller_in_flight_runs_without_waiting_out_max_wait() -> None:
+    # Four callers ask again as soon as they are answered. With a minute of max_wait, a
+    # worker that waited for a fuller batch once callers had been concurrent would stall;
+    # here every batch runs once all four are in it (or the rest are running elsewhere).
+    inner = FakeEmbedder(delay=0.003)
+    batcher = MicroBatchingEmbedder(inner, max_batch=32, max_wait_ms=60_000)
+    texts = [[f"loop {n}-{i}" for i in range(8)] for n in range(4)]
+
+    rows: dict[int, np.ndarray] = {}
+
+    def ask_in_a_loop(n: int) -> None:
+        rows[n] = np.stack([batcher.embed_one(text) for text in texts[n]])
+
+    # Daemon threads, so a stalled batcher fails this test in seconds instead of hanging it.
+    callers = [threading.Thread(target=ask_in_a_loop, args=(n,), daemon=True) for n in range(4)]
+    for caller in callers:
+        caller.start()
+    deadline = time.monotonic() + 20
+    for caller in callers:
+        caller.join(timeout=max(0.0, deadline - time.monotonic()))
+    assert sorted(rows) == [0, 1, 2, 3], "a batch waited for callers that were already in one"
+    batcher.close()
+    for n in range(4):
+        np.testing.assert_allclose(rows[n], expected_rows(texts[n]), atol=1e-6)
+    assert max(len(call) for call in inner.calls) > 1  # callers were still batched together
 
 
 def test_errors_reach_only_the_caller_that_caused_them() -> None:
@@ -206,3 +233,11 @@ def test_a_lone_caller_embeds_in_its_own_thread() -> None:
         batcher.embed_one(f"text {i}")
     assert batcher.batches == 0  # no hand-off to a worker was needed
     batcher.close()
+
+
+def test_unbatched_unwraps_only_a_micro_batcher() -> None:
+    inner = FakeEmbedder()
+    batching = MicroBatchingEmbedder(inner)
+    assert unbatched(batching) is inner
+    assert unbatched(inner) is inner
+    batching.close()

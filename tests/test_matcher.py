@@ -17,6 +17,7 @@ from app.learning.matcher import action_for, decision_for
 from app.models import Action, Decision, DecisionKind, Pattern
 from app.services import Services, build_services
 from app.tenants import create_tenant
+from embeddings.batching import MicroBatchingEmbedder
 from indexer.edge import EdgeStore
 from tests.conftest import FakeEmbedder, api_client
 from tests.test_learner import FlakyStore
@@ -175,3 +176,17 @@ def test_an_index_outage_in_a_batch_reaches_every_caller_as_no_answer(
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(lambda text: services.matcher.match("default", text), ["bedford door code"] * 8))
     assert all(r.pattern_id is None and "vector index unavailable" in r.reason for r in results)
+
+
+def test_the_matcher_embeds_its_own_batches_without_a_second_batcher(
+    settings: Settings, store: FlakyStore, fake_embedder: FakeEmbedder
+) -> None:
+    # Behind a second batcher, the two match workers' batches would be merged into one model
+    # call, and neither could search and score while the other's batch is in the model.
+    batching = MicroBatchingEmbedder(fake_embedder)
+    built = build_services(settings, embedder=batching, store=store)
+    try:
+        assert built.matcher.embedder is fake_embedder
+        assert built.learner.embedder is batching  # other callers still share the batcher
+    finally:
+        built.close()

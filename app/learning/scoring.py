@@ -69,6 +69,17 @@ class PatternStats:
     beta: float = 1.0
     # Mean or normalised mean of the pattern's message vectors: only its direction is used.
     centroid: np.ndarray | None = field(default=None, repr=False)
+    # The centroid scaled to unit length (None for a zero or missing centroid), computed once
+    # here rather than for every query the pattern is a candidate for.
+    direction: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.centroid is None:
+            return
+        centroid = np.asarray(self.centroid, dtype=np.float32)
+        norm = float(np.linalg.norm(centroid))
+        if norm > 0:
+            object.__setattr__(self, "direction", centroid / norm)
 
 
 @dataclass(frozen=True)
@@ -136,10 +147,8 @@ def score_candidates(
         hp = float(head.get(p, 0.0))
         other_head = heads2[1] if hp >= heads2[0] else heads2[0]
         centroid_sim = best_sim[p]
-        if q is not None and st.centroid is not None:
-            norm = float(np.linalg.norm(st.centroid))
-            if norm > 0:
-                centroid_sim = float(st.centroid @ q) / norm
+        if q is not None and st.direction is not None:
+            centroid_sim = float(st.direction @ q)
         features = np.array(
             [
                 best_sim[p],
