@@ -61,7 +61,7 @@ class MicroBatcher(Generic[Item, Out]):
         self.batches = 0  # batches run by the workers, for benchmarks and tests
         self._queue: queue.SimpleQueue[_Request[Item, Out] | None] = queue.SimpleQueue()
         self._closed = False
-        self._close_lock = threading.Lock()
+        self._state_lock = threading.Lock()  # guards _closed and the two call counts
         self._in_flight = 0  # calls not yet returned, direct or queued
         self._claimed = 0  # calls running directly or taken into a batch, and not yet answered
         # Several workers let batches run side by side on several cores (`run_batch` must be
@@ -74,7 +74,7 @@ class MicroBatcher(Generic[Item, Out]):
 
     def submit(self, items: Sequence[Item]) -> Out:
         """The outputs for `items`; a lone caller runs in its own thread, concurrent ones are batched."""
-        with self._close_lock:
+        with self._state_lock:
             if self._closed:
                 raise RuntimeError(f"{self.__class__.__name__} is closed")
             direct = self._in_flight == 0
@@ -92,15 +92,15 @@ class MicroBatcher(Generic[Item, Out]):
                     self._settle(1)
             return request.future.result()
         finally:
-            with self._close_lock:
+            with self._state_lock:
                 self._in_flight -= 1
 
     def _claim(self, requests: int) -> None:
-        with self._close_lock:
+        with self._state_lock:
             self._claimed += requests
 
     def _settle(self, requests: int) -> None:
-        with self._close_lock:
+        with self._state_lock:
             self._claimed -= requests
 
     def _someone_may_join(self) -> bool:
@@ -110,7 +110,7 @@ class MicroBatcher(Generic[Item, Out]):
 
     def close(self) -> None:
         """Finish queued requests and stop the workers."""
-        with self._close_lock:
+        with self._state_lock:
             if self._closed:
                 return
             self._closed = True
