@@ -25,8 +25,9 @@ def build_embedder(
 ) -> Embedder:
     """The embedder for `kind`, behind a content cache (if `cache_path`) and a micro-batcher.
 
-    The micro-batcher sits outside the cache, so concurrent callers share one cache lookup
-    and one worker thread: a text requested by two callers at once is still embedded once.
+    The micro-batcher sits outside the cache, so concurrent callers' texts are looked up and
+    embedded in batches (a text asked for twice in one batch is embedded once). A caller that
+    batches for itself, like the matcher, takes the embedder from behind it (`unbatched`).
     """
     embedder: Embedder
     if kind == "onnx":
