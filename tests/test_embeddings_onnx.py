@@ -93,6 +93,56 @@ def test_rows_are_unit_float32(onnx: OnnxEmbedder) -> None:
     assert onnx.embed([]).shape == (0, 384)
 
 
+class RecordingSession:
+    """Stands in for an onnxruntime session: records who ran, optionally holds a run open."""
+
+    def __init__(self, name: str, inner: object, log: list[str], hold: threading.Event | None = None):
+        self.name, self.inner, self.log, self.hold = name, inner, log, hold
+        self.started = threading.Event()
+
+    def run(self, outputs: object, feeds: dict) -> list:
+        self.log.append(self.name)
+        self.started.set()
+        if self.hold is not None:
+            assert self.hold.wait(10)
+        return self.inner.run(outputs, feeds)  # type: ignore[attr-defined]
+
+
+def test_a_call_alone_gets_every_core_and_overlapping_calls_one_each(
+    onnx_dir: Path, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    monkeypatch.setattr(onnx_module.os, "cpu_count", lambda: 2)
+    embedder = OnnxEmbedder(onnx_dir)
+    threads = {
+        name: int(session.get_session_options().intra_op_num_threads)
+        for name, session in (("wide", embedder.session), ("narrow", embedder._narrow))
+    }
+    assert threads["narrow"] == 1 and threads["wide"] != 1  # 0: one thread per core
+    used: list[str] = []
+    release = threading.Event()
+    wide = RecordingSession("wide", embedder.session, used, hold=release)
+    embedder.session = wide  # type: ignore[assignment]
+    embedder._narrow = RecordingSession("narrow", embedder._narrow, used)  # type: ignore[assignment]
+    first = threading.Thread(target=embedder.embed, args=(["the first call, held open"],))
+    first.start()
+    assert wide.started.wait(10)
+    overlapping = embedder.embed(["a second call while the first runs"])
+    release.set()
+    first.join()
+    alone = embedder.embed(["a third call, alone again"])
+    assert used == ["wide", "narrow", "wide"]
+    # The session a call runs on does not change its vector: the narrow one's, taken alone.
+    again_alone = embedder.embed(["a second call while the first runs"])
+    assert used[-1] == "wide"
+    np.testing.assert_allclose(overlapping, again_alone, atol=1e-5)
+    assert alone.shape == (1, embedder.dim)
+
+
+def test_a_fixed_thread_count_keeps_one_session(onnx_dir: Path) -> None:  # noqa: F811
+    embedder = OnnxEmbedder(onnx_dir, threads=1)
+    assert embedder._narrow is embedder.session
+
+
 def test_ensure_onnx_model_reuses_a_finished_export(onnx_dir: Path) -> None:  # noqa: F811
     stamp = (onnx_dir / "model.onnx").stat().st_mtime_ns
     assert ensure_onnx_model(onnx_dir) == onnx_dir
