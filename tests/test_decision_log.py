@@ -39,6 +39,23 @@ def test_ids_are_issued_at_once_and_rows_written_on_flush(engine: Engine) -> Non
     log.close()
 
 
+def test_one_flush_counts_matches_for_each_pattern_apart(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        first = Pattern(tenant="default", response_text="Hello", reply_key="a")
+        second = Pattern(tenant="default", response_text="Bye", reply_key="b")
+        idle = Pattern(tenant="default", response_text="Later", reply_key="c")
+        session.add_all([first, second, idle])
+    log = DecisionLog(engine, interval_s=60)
+    for pattern in (first, second, first, first, second):
+        log.record(**decision_fields(pattern.id))
+    log.record(**decision_fields(idle.id, action="abstain"))
+    assert log.flush() == 6
+    with Session(engine) as session:
+        counts = {p.id: (p.match_count, p.last_matched_at is not None) for p in session.exec(select(Pattern))}
+    assert counts == {first.id: (3, True), second.id: (2, True), idle.id: (0, False)}
+    log.close()
+
+
 def test_a_failed_write_keeps_the_rows_for_the_next_flush(engine: Engine) -> None:
     log = DecisionLog(engine, interval_s=60)
     log.record(**decision_fields(987654))  # a pattern that does not exist: the write fails
