@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from app.config import Settings
-from app.evaluation.bench import run_bench, side_by_side
+from app.evaluation.bench import run_bench, side_by_side, timed_rounds
 from tests.embedding_fixtures import onnx_dir  # noqa: F401 - a fixture, used by name
 
 
@@ -20,6 +21,30 @@ def test_embeddings_and_matches_are_timed_alternately() -> None:
     assert calls == ["embed a", "match x", "embed b", "match y", "embed c", "match z"]
     assert len(embed_s) == len(match_s) == 3
     assert all(s >= 0 for s in embed_s + match_s)
+
+
+def test_lone_and_concurrent_matches_are_timed_in_alternating_rounds() -> None:
+    phases: list[str] = []
+    lock = threading.Lock()
+
+    def match(text: str) -> None:
+        phase = "concurrent" if text.startswith("c") else "lone"
+        with lock:
+            if not phases or phases[-1] != phase:
+                phases.append(phase)
+
+    timings = timed_rounds(
+        lambda text: None,
+        match,
+        [f"e{i}" for i in range(8)],
+        [f"m{i}" for i in range(8)],
+        [f"c{i}" for i in range(40)],
+        rounds=4,
+        concurrency=4,
+    )
+    assert phases == ["lone", "concurrent"] * 4
+    assert len(timings.embed_s) == len(timings.match_s) == 8
+    assert timings.concurrent_matches == 40 and timings.concurrent_s > 0
 
 
 def test_bench_reports_every_number_from_a_small_real_index(settings: Settings, onnx_dir: Path) -> None:  # noqa: F811

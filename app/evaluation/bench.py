@@ -11,6 +11,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ BASE_TEXTS = 3000
 NOISE = 0.025  # per dimension: a copy keeps cosine ~0.9 with the text it was derived from
 CHUNK = 5000
 CONCURRENCY = 16
+ROUNDS = 4  # lone and concurrent matches alternate, so machine drift lands on both
 
 Log = Callable[[str], None] | None
 
@@ -96,21 +98,17 @@ def _bench(
 
     _say(log, "timing the embedder alone (tight loop)")
     tight_s = embed_latency(services.embedder, query_texts[:queries], n=queries)
-    _say(log, "timing the embedder and full matches side by side, one caller")
-    model = innermost(services.embedder)
-    embed_s, match_s = side_by_side(
-        model.embed_one,
+    _say(log, f"timing in {ROUNDS} rounds: embedder and match side by side, then {CONCURRENCY} callers")
+    timings = timed_rounds(
+        innermost(services.embedder).embed_one,
         lambda text: services.matcher.match(tenant, text),
         query_texts[:queries],
         query_texts[queries : 2 * queries],
+        query_texts[2 * queries : 3 * queries],
     )
+    embed_s, match_s = timings.embed_s, timings.match_s
     rate_1 = len(match_s) / sum(match_s)
-    _say(log, f"timing full matches, {CONCURRENCY} concurrent callers")
-    concurrent = query_texts[2 * queries : 3 * queries]
-    began = time.perf_counter()
-    with ThreadPoolExecutor(CONCURRENCY) as pool:
-        list(pool.map(lambda text: services.matcher.match(tenant, text), concurrent))
-    rate_16 = len(concurrent) / (time.perf_counter() - began)
+    rate_16 = timings.concurrent_matches / timings.concurrent_s
     embed_p50, match_p50 = percentile_ms(embed_s, 50), percentile_ms(match_s, 50)
     return {
         "n_examples": services.store.count(tenant),
@@ -125,6 +123,53 @@ def _bench(
         "index_build_s": round(indexed_s, 1),
         "optimize_s": round(optimize_s, 1),
     }
+
+
+@dataclass
+class Timings:
+    """Seconds per bare embedding and per lone match, and the concurrent phases' totals."""
+
+    embed_s: list[float] = field(default_factory=list)
+    match_s: list[float] = field(default_factory=list)
+    concurrent_matches: int = 0
+    concurrent_s: float = 0.0
+
+
+def timed_rounds(
+    embed: Callable[[str], object],
+    match: Callable[[str], object],
+    embed_texts: Sequence[str],
+    match_texts: Sequence[str],
+    concurrent_texts: Sequence[str],
+    rounds: int = ROUNDS,
+    concurrency: int = CONCURRENCY,
+) -> Timings:
+    """One caller and `concurrency` callers, timed in alternating rounds.
+
+    A shared machine's speed drifts by tens of percent within a minute; timing all lone
+    matches first and all concurrent ones after would put that drift into their ratio. Each
+    round times a share of the lone matches (alternating with bare embeddings), then a share
+    of the concurrent ones.
+    """
+    timings = Timings()
+    with ThreadPoolExecutor(concurrency) as pool:
+        for r in range(rounds):
+            embed_s, match_s = side_by_side(
+                embed, match, _share(embed_texts, r, rounds), _share(match_texts, r, rounds)
+            )
+            timings.embed_s += embed_s
+            timings.match_s += match_s
+            texts = _share(concurrent_texts, r, rounds)
+            began = time.perf_counter()
+            list(pool.map(match, texts))
+            timings.concurrent_s += time.perf_counter() - began
+            timings.concurrent_matches += len(texts)
+    return timings
+
+
+def _share(texts: Sequence[str], r: int, rounds: int) -> Sequence[str]:
+    """The r-th of `rounds` near-equal slices of `texts`."""
+    return texts[r * len(texts) // rounds : (r + 1) * len(texts) // rounds]
 
 
 def side_by_side(
