@@ -23,6 +23,13 @@ from indexer.store import SEARCHABLE_STATUSES, Hit, IndexBusy, IndexPoint, Rebui
 _SCROLL = 2048
 # Qdrant's multitenancy layout: no global graph, one per tenant (every search names a tenant).
 MULTITENANT_HNSW = models.HnswConfigDiff(m=0, payload_m=16)
+# As in the embedded default (edge_config.EdgeTuning): the graph is walked on int8 copies of
+# the vectors, held in RAM, and the candidates are rescored on the originals, so every hit
+# carries its exact cosine.
+INT8_QUANTIZATION = models.ScalarQuantization(
+    scalar=models.ScalarQuantizationConfig(type=models.ScalarType.INT8, quantile=0.99, always_ram=True)
+)
+RESCORED = models.QuantizationSearchParams(rescore=True, oversampling=2.0)
 # Exact-match indexes; only the tenant gets graph links (see edge_config.payload_index_ops).
 _INDEXES: dict[str, models.PayloadSchemaParams] = {
     schema.TENANT: models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True),
@@ -47,6 +54,7 @@ class ServerStore(VectorStore):
         *,
         hnsw_config: models.HnswConfigDiff | None = MULTITENANT_HNSW,
         hnsw_ef: int | None = None,
+        quantization: models.QuantizationConfig | None = INT8_QUANTIZATION,
         batch_size: int = 256,
         ready_timeout: float = 600.0,
         owns_client: bool = False,
@@ -55,7 +63,12 @@ class ServerStore(VectorStore):
         self.alias = alias
         self._client = client
         self._hnsw_config = hnsw_config
-        self._search_params = models.SearchParams(hnsw_ef=hnsw_ef) if hnsw_ef else None
+        self._quantization = quantization
+        self._search_params = (
+            models.SearchParams(hnsw_ef=hnsw_ef, quantization=RESCORED if quantization else None)
+            if hnsw_ef or quantization
+            else None
+        )
         self._batch_size = batch_size
         self._ready_timeout = ready_timeout
         self._owns_client = owns_client
@@ -92,6 +105,7 @@ class ServerStore(VectorStore):
             name,
             vectors_config=models.VectorParams(size=self.dim, distance=models.Distance.COSINE),
             hnsw_config=self._hnsw_config,
+            quantization_config=self._quantization,
         )
         for field, params in _INDEXES.items():
             self._client.create_payload_index(name, field, field_schema=params)

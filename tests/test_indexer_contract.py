@@ -10,14 +10,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from qdrant_client import QdrantClient
+from qdrant_client import QdrantClient, models
 
 from indexer import EdgeStore, IndexBusy, IndexPoint, ServerStore, VectorStore, build_store
 
 DIM = 32
 
-# Local mode warns that payload indexes are no-ops there; the server path creates them anyway.
-pytestmark = pytest.mark.filterwarnings("ignore:Payload indexes have no effect:UserWarning")
+# Local mode warns that payload indexes and search parameters are no-ops there; the server
+# path sends them anyway.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:Payload indexes have no effect:UserWarning"),
+    pytest.mark.filterwarnings("ignore:Local mode performs exact:UserWarning"),
+]
 
 Opener = Callable[[], VectorStore]
 
@@ -312,3 +316,38 @@ def test_a_suspended_rebuild_resumes_with_what_it_holds(store: VectorStore) -> N
     resumed.commit()
     assert store.example_ids() == set(range(100, 108))
     assert store.search(new[6], "acme", 1)[0].example_id == 106
+
+
+class RecordingClient(QdrantClient):
+    """Local mode that remembers how collections were created and how searches were asked."""
+
+    def __init__(self) -> None:
+        super().__init__(":memory:")
+        self.created: list[dict] = []
+        self.searches: list[list] = []
+
+    def create_collection(self, collection_name: str, **kwargs):  # type: ignore[no-untyped-def, override]
+        self.created.append(kwargs)
+        return super().create_collection(collection_name, **kwargs)
+
+    def query_batch_points(self, collection_name: str, requests, **kwargs):  # type: ignore[no-untyped-def, override]
+        self.searches.append(list(requests))
+        return super().query_batch_points(collection_name, requests, **kwargs)
+
+
+def test_server_collections_are_quantized_and_their_hits_rescored() -> None:
+    # Local mode accepts quantization but neither keeps nor applies it: the calls tell.
+    client = RecordingClient()
+    store = ServerStore(client, DIM)
+    store.upsert(make_points(unit_vectors(5)))
+    store.begin_rebuild().abort()  # a rebuild's collection is created the same way
+    assert len(client.created) == 2
+    for kwargs in client.created:
+        quantization = kwargs["quantization_config"]
+        assert isinstance(quantization, models.ScalarQuantization)
+        assert quantization.scalar.type == models.ScalarType.INT8 and quantization.scalar.always_ram
+    hits = store.search(unit_vectors(5)[2], "acme", 3)
+    assert hits[0].example_id == 2 and hits[0].score == pytest.approx(1.0, abs=1e-5)
+    (request,) = client.searches[-1]
+    assert request.params.quantization.rescore is True
+    store.close()
