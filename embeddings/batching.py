@@ -59,7 +59,11 @@ class MicroBatcher(Generic[Item, Out]):
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000.0
         self.batches = 0  # batches run by the workers, for benchmarks and tests
-        self._queue: queue.SimpleQueue[_Request[Item, Out] | None] = queue.SimpleQueue()
+        # Not a SimpleQueue: with several workers taking from it, CPython 3.11's
+        # SimpleQueue.get(timeout=...) can block for good once its deadline has passed (a put
+        # wakes it, another worker takes the item, and the retry waits with a negative,
+        # i.e. endless, timeout), stranding the last batch of a burst until the next request.
+        self._queue: queue.Queue[_Request[Item, Out] | None] = queue.Queue()
         self._closed = False
         self._state_lock = threading.Lock()  # guards _closed and the two call counts
         self._in_flight = 0  # calls not yet returned, direct or queued

@@ -5,13 +5,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from embeddings.batching import MicroBatchingEmbedder, unbatched
+from embeddings.batching import MicroBatcher, MicroBatchingEmbedder, unbatched
 from embeddings.onnx import OnnxEmbedder
 from tests.embedding_fixtures import (
     FakeEmbedder,
@@ -114,6 +114,32 @@ def test_a_batch_holding_every_caller_in_flight_runs_without_waiting_out_max_wai
     for n in range(4):
         np.testing.assert_allclose(rows[n], expected_rows(texts[n]), atol=1e-6)
     assert max(len(call) for call in inner.calls) > 1  # callers were still batched together
+
+
+def test_the_last_batch_of_every_burst_is_answered_with_no_request_after_it() -> None:
+    # Several workers wait on one queue, some of them with a timeout; a worker whose wait
+    # outlived its deadline once blocked for good, holding the burst's last batch.
+    def busy_batch(items: list[int]) -> list[int]:
+        started = time.perf_counter()
+        while time.perf_counter() - started < 0.0005:
+            pass
+        return items
+
+    batcher: MicroBatcher[int, list[int]] = MicroBatcher(busy_batch, max_batch=32, workers=2)
+    stranded_bursts: list[tuple[int, int]] = []
+    pool = ThreadPoolExecutor(16)
+    try:
+        for burst in range(150):
+            futures = [pool.submit(batcher.submit, [i]) for i in range(64)]
+            done, stranded = wait(futures, timeout=10)
+            if stranded:
+                stranded_bursts.append((burst, len(stranded)))
+                break
+            assert sorted(f.result()[0] for f in done) == list(range(64))
+    finally:
+        batcher.close()  # its sentinels wake a stranded worker, so no thread outlives the test
+        pool.shutdown(wait=True)
+    assert stranded_bursts == [], "(burst, calls never answered)"
 
 
 def test_errors_reach_only_the_caller_that_caused_them() -> None:
