@@ -55,3 +55,5 @@ def test_bench_reports_every_number_from_a_small_real_index(settings: Settings, 
     assert report["match_p50_ms"] > 0 and report["embed_p50_ms"] > 0 and report["embed_tight_loop_p50_ms"] > 0
     assert report["match_to_embed_p50"] == round(report["match_p50_ms"] / report["embed_p50_ms"], 3)
     assert report["matches_per_s_1"] > 0 and report["matches_per_s_16"] > 0
+    # The concurrent phases run long enough to reach a steady state: 4x the lone matches.
+    assert (report["matches_timed_1"], report["matches_timed_16"]) == (6, 24)
