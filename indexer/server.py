@@ -64,10 +64,8 @@ class ServerStore(VectorStore):
         self._client = client
         self._hnsw_config = hnsw_config
         self._quantization = quantization
-        self._search_params = (
-            models.SearchParams(hnsw_ef=hnsw_ef, quantization=RESCORED if quantization else None)
-            if hnsw_ef or quantization
-            else None
+        self._search_params = models.SearchParams(
+            hnsw_ef=hnsw_ef, quantization=RESCORED if quantization else None
         )
         self._batch_size = batch_size
         self._ready_timeout = ready_timeout
