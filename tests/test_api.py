@@ -74,6 +74,7 @@ def test_match_explains_its_decision(client: TestClient) -> None:
     assert body["explanation"]["neighbours"], body
     assert {"suggest", "auto"} <= set(body["thresholds"])
     assert body["decision"] in {"auto", "suggest", "shadow", "abstain"}
+    assert {"embed", "search", "score", "batch"} <= set(body["stages_ms"])
 
 
 def test_match_on_empty_memory_abstains(client: TestClient) -> None:

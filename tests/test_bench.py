@@ -6,20 +6,21 @@ import threading
 from pathlib import Path
 
 from app.config import Settings
-from app.evaluation.bench import run_bench, side_by_side, timed_rounds
+from app.evaluation.bench import match_stages, run_bench, side_by_side, timed_rounds
 from tests.embedding_fixtures import onnx_dir  # noqa: F401 - a fixture, used by name
 
 
 def test_embeddings_and_matches_are_timed_alternately() -> None:
     calls: list[str] = []
-    embed_s, match_s = side_by_side(
+    embed_s, match_s, results = side_by_side(
         lambda text: calls.append(f"embed {text}"),
-        lambda text: calls.append(f"match {text}"),
+        lambda text: calls.append(f"match {text}") or text.upper(),
         ["a", "b", "c"],
         ["x", "y", "z"],
     )
     assert calls == ["embed a", "match x", "embed b", "match y", "embed c", "match z"]
     assert len(embed_s) == len(match_s) == 3
+    assert results == ["X", "Y", "Z"]
     assert all(s >= 0 for s in embed_s + match_s)
 
 
@@ -57,3 +58,26 @@ def test_bench_reports_every_number_from_a_small_real_index(settings: Settings, 
     assert report["matches_per_s_1"] > 0 and report["matches_per_s_16"] > 0
     # The concurrent phases run long enough to reach a steady state: 4x the lone matches.
     assert (report["matches_timed_1"], report["matches_timed_16"]) == (6, 24)
+    # Where a lone match's time goes; its stages fit inside it.
+    stages = report["match_stages_p50_ms"]
+    assert set(stages) == {"embed", "search", "score", "rest"}
+    assert stages["embed"] > 0 and stages["search"] > 0 and stages["score"] > 0
+    assert stages["embed"] + stages["search"] + stages["score"] <= report["match_p99_ms"]
+
+
+def test_match_stages_leave_the_rest_of_each_match_under_rest() -> None:
+    class Result:
+        def __init__(self, **stages: float) -> None:
+            self.stages_ms = stages
+
+    stages = match_stages(
+        [
+            Result(embed=4.0, search=1.0, score=0.5, batch=1),
+            Result(),
+            Result(embed=5.0, search=2.0, score=1.0),
+        ],
+        [0.006, 0.001, 0.009],
+    )
+    # The second match failed safe before it was searched: it has no stages to report.
+    assert stages["embed"] == [0.004, 0.005] and stages["search"] == [0.001, 0.002]
+    assert [round(s, 6) for s in stages["rest"]] == [0.0005, 0.001]

@@ -86,6 +86,28 @@ def test_match_records_an_explained_decision(services: Services) -> None:
         assert stored.explanation["neighbours"]
 
 
+def test_a_match_says_where_its_time_went(
+    services: Services, store: FlakyStore, fake_embedder: FakeEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    embed, search_batch = fake_embedder.embed, store.search_batch
+
+    def slow_embed(texts):  # type: ignore[no-untyped-def]
+        time.sleep(0.02)
+        return embed(texts)
+
+    def slow_search(vectors, tenant, k, statuses=("active", "gold")):  # type: ignore[no-untyped-def]
+        time.sleep(0.03)
+        return search_batch(vectors, tenant, k, statuses)
+
+    monkeypatch.setattr(fake_embedder, "embed", slow_embed)
+    monkeypatch.setattr(store, "search_batch", slow_search)
+    result = services.matcher.match("default", "a brand new way to ask for the bedford door code")
+    stages = result.stages_ms
+    assert stages["batch"] == 1 and stages["embed"] >= 20 and stages["search"] >= 30
+    assert 0 < stages["score"] < 20
+    assert stages["embed"] + stages["search"] + stages["score"] <= result.latency_ms
+
+
 def test_dry_run_records_nothing(services: Services) -> None:
     result = services.matcher.match("default", "opening hours", record=False)
     assert result.decision_id is None

@@ -49,6 +49,11 @@ class MatchOut(BaseModel):
     explanation: dict[str, Any]
     decision_id: str | None
     latency_ms: float
+    stages_ms: dict[str, float] = Field(
+        default_factory=dict,
+        description="Milliseconds spent embedding and searching (for the batch of `batch` messages "
+        "this one was matched in) and scoring it.",
+    )
 
 
 class SearchHitOut(BaseModel):

@@ -110,6 +110,7 @@ def _bench(
         query_texts[2 * queries : (2 + CONCURRENT_SHARE) * queries],
     )
     embed_s, match_s = timings.embed_s, timings.match_s
+    stages = match_stages(timings.match_results, match_s)
     rate_1 = len(match_s) / sum(match_s)
     rate_16 = timings.concurrent_matches / timings.concurrent_s
     embed_p50, match_p50 = percentile_ms(embed_s, 50), percentile_ms(match_s, 50)
@@ -119,6 +120,7 @@ def _bench(
         "embed_tight_loop_p50_ms": percentile_ms(tight_s, 50),
         "match_p50_ms": match_p50,
         "match_p99_ms": percentile_ms(match_s, 99),
+        "match_stages_p50_ms": {name: percentile_ms(seconds, 50) for name, seconds in stages.items()},
         "match_to_embed_p50": round(match_p50 / embed_p50, 3) if embed_p50 else None,
         "matches_per_s_1": round(rate_1, 1),
         "matches_per_s_16": round(rate_16, 1),
@@ -136,6 +138,7 @@ class Timings:
 
     embed_s: list[float] = field(default_factory=list)
     match_s: list[float] = field(default_factory=list)
+    match_results: list[object] = field(default_factory=list)  # what each lone match returned
     concurrent_matches: int = 0
     concurrent_s: float = 0.0
 
@@ -159,11 +162,12 @@ def timed_rounds(
     timings = Timings()
     with ThreadPoolExecutor(concurrency) as pool:
         for r in range(rounds):
-            embed_s, match_s = side_by_side(
+            embed_s, match_s, results = side_by_side(
                 embed, match, _share(embed_texts, r, rounds), _share(match_texts, r, rounds)
             )
             timings.embed_s += embed_s
             timings.match_s += match_s
+            timings.match_results += results
             texts = _share(concurrent_texts, r, rounds)
             began = time.perf_counter()
             list(pool.map(match, texts))
@@ -182,8 +186,9 @@ def side_by_side(
     match: Callable[[str], object],
     embed_texts: Sequence[str],
     match_texts: Sequence[str],
-) -> tuple[list[float], list[float]]:
-    """Seconds per bare embedding and per full match, taken alternately in one loop.
+) -> tuple[list[float], list[float], list[object]]:
+    """Seconds per bare embedding and per full match, taken alternately in one loop, and what
+    each match returned.
 
     Alternating puts both under the same conditions: a model called in a tight loop keeps its
     weights in the CPU caches and its threads awake, which no call inside a match enjoys, and
@@ -191,14 +196,36 @@ def side_by_side(
     """
     embed_s: list[float] = []
     match_s: list[float] = []
+    results: list[object] = []
     for embed_text, match_text in zip(embed_texts, match_texts, strict=False):
         started = time.perf_counter()
         embed(embed_text)
         embed_s.append(time.perf_counter() - started)
         started = time.perf_counter()
-        match(match_text)
+        results.append(match(match_text))
         match_s.append(time.perf_counter() - started)
-    return embed_s, match_s
+    return embed_s, match_s, results
+
+
+STAGES = ("embed", "search", "score")
+
+
+def match_stages(results: Sequence[object], match_s: Sequence[float]) -> dict[str, list[float]]:
+    """Seconds per stage of each lone match, and the rest of its time (text checks, masking,
+    hand-offs, the decision log) under "rest".
+
+    A lone match is a batch of one, so its batch's embedding and search are its own.
+    """
+    stages: dict[str, list[float]] = {name: [] for name in (*STAGES, "rest")}
+    for result, total in zip(results, match_s, strict=True):
+        timed = getattr(result, "stages_ms", None)
+        if not timed or not all(name in timed for name in STAGES):
+            continue  # a match that failed safe before it was searched or scored
+        seconds = [timed[name] / 1000 for name in STAGES]
+        for name, value in zip(STAGES, seconds, strict=True):
+            stages[name].append(value)
+        stages["rest"].append(max(total - sum(seconds), 0.0))
+    return stages
 
 
 def _optimize(services: Services, log: Log) -> float:

@@ -40,10 +40,17 @@ class MatchResult:
     explanation: dict[str, Any] = field(default_factory=dict)
     decision_id: str | None = None
     latency_ms: float = 0.0
+    # Where the time went: the embedding and the index search of the batch this message was
+    # matched in (shared by its `batch` messages), and the scoring of this message alone.
+    stages_ms: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-ready form."""
         return asdict(self)
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 3)
 
 
 def abstention(
@@ -122,7 +129,7 @@ class Matcher:
         text = mask_pii(clean_text(text, "text", self.max_chars))
         memory = self.memories.get(tenant)  # raises TenantNotFound
         result = self._batcher.submit([_Query(memory, text)])[0]
-        result.latency_ms = round((time.perf_counter() - started) * 1000, 3)
+        result.latency_ms = _ms(time.perf_counter() - started)
         if record:
             result.decision_id = self._record(memory, text, result, message_id)
         return result
@@ -133,12 +140,16 @@ class Matcher:
 
     def _match_batch(self, queries: list[_Query]) -> list[MatchResult]:
         """Decisions for several queries: one embedding call, one index call per tenant."""
+        started = time.perf_counter()
         vectors = self.embedder.embed([query.text for query in queries])
+        embedded = time.perf_counter()
         rows_of: dict[str, list[int]] = defaultdict(list)
         for row, query in enumerate(queries):
             rows_of[query.memory.tenant].append(row)
         results: dict[int, MatchResult] = {}
+        searched_s = 0.0
         for tenant, rows in rows_of.items():
+            began = time.perf_counter()
             try:
                 found = self.store.search_batch(vectors[rows], tenant, self.k)
             except Exception as error:  # fail safe: no answer, a human sees the message
@@ -147,8 +158,15 @@ class Matcher:
                 for row in rows:
                     results[row] = abstention(tenant, reason, {"suggest": NEVER, "auto": NEVER})
                 continue
+            finally:
+                searched_s += time.perf_counter() - began
             for row, hits in zip(rows, found, strict=True):
-                results[row] = self.decide(queries[row].memory, vectors[row], hits)
+                began = time.perf_counter()
+                results[row] = result = self.decide(queries[row].memory, vectors[row], hits)
+                result.stages_ms["score"] = _ms(time.perf_counter() - began)
+        shared = {"embed": _ms(embedded - started), "search": _ms(searched_s), "batch": len(queries)}
+        for result in results.values():
+            result.stages_ms.update(shared)
         return [results[row] for row in range(len(queries))]
 
     def decide(self, memory: TenantMemory, vector: Any, hits: list[Hit]) -> MatchResult:
