@@ -23,6 +23,7 @@ from app.db import session_scope
 from app.evaluation.corpus import labelled_texts
 from app.evaluation.runner import embed_latency, innermost, percentile_ms
 from app.indexing import to_points
+from app.learning.matcher import STAGES
 from app.models import Example, Pattern
 from app.services import Services, build_services
 from app.text import fingerprint
@@ -207,9 +208,6 @@ def side_by_side(
     return embed_s, match_s, results
 
 
-STAGES = ("embed", "search", "score")
-
-
 def match_stages(results: Sequence[object], match_s: Sequence[float]) -> dict[str, list[float]]:
     """Seconds per stage of each lone match, and the rest of its time (text checks, masking,
     hand-offs, the decision log) under "rest".
@@ -218,8 +216,8 @@ def match_stages(results: Sequence[object], match_s: Sequence[float]) -> dict[st
     """
     stages: dict[str, list[float]] = {name: [] for name in (*STAGES, "rest")}
     for result, total in zip(results, match_s, strict=True):
-        timed = getattr(result, "stages_ms", None)
-        if not timed or not all(name in timed for name in STAGES):
+        timed = getattr(result, "stages_ms", None) or {}
+        if not all(name in timed for name in STAGES):
             continue  # a match that failed safe before it was searched or scored
         seconds = [timed[name] / 1000 for name in STAGES]
         for name, value in zip(STAGES, seconds, strict=True):

@@ -49,6 +49,11 @@ class MatchResult:
         return asdict(self)
 
 
+# The timed stages of a match: the keys of `MatchResult.stages_ms` besides "batch".
+STAGES = ("embed", "search", "score")
+EMBED, SEARCH, SCORE = STAGES
+
+
 def _ms(seconds: float) -> float:
     return round(seconds * 1000, 3)
 
@@ -163,8 +168,8 @@ class Matcher:
             for row, hits in zip(rows, found, strict=True):
                 began = time.perf_counter()
                 results[row] = result = self.decide(queries[row].memory, vectors[row], hits)
-                result.stages_ms["score"] = _ms(time.perf_counter() - began)
-        shared = {"embed": _ms(embedded - started), "search": _ms(searched_s), "batch": len(queries)}
+                result.stages_ms[SCORE] = _ms(time.perf_counter() - began)
+        shared = {EMBED: _ms(embedded - started), SEARCH: _ms(searched_s), "batch": len(queries)}
         for result in results.values():
             result.stages_ms.update(shared)
         return [results[row] for row in range(len(queries))]
