@@ -27,6 +27,18 @@ def workers_per_core(limit: int = 4) -> int:
 # How often a waiting worker looks again whether anyone is left to join its batch.
 _POLL_S = 0.0002
 
+_thread_role = threading.local()
+
+
+def in_batch_worker() -> bool:
+    """Whether the calling thread is a batch worker.
+
+    A worker runs only while other calls are in flight (a lone caller runs in its own
+    thread), so whatever it runs shares the cores with them, even at an instant when no
+    other model run happens to be going on.
+    """
+    return getattr(_thread_role, "batch_worker", False)
+
 
 @dataclass
 class _Request(Generic[Item, Out]):
@@ -130,6 +142,7 @@ class MicroBatcher(Generic[Item, Out]):
         return self._workers
 
     def _run(self) -> None:
+        _thread_role.batch_worker = True
         carry: _Request[Item, Out] | None = None
         while True:
             first = carry

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -10,7 +13,7 @@ import numpy as np
 import pytest
 
 import embeddings.onnx as onnx_module
-from embeddings.batching import MicroBatchingEmbedder
+from embeddings.batching import MicroBatcher, MicroBatchingEmbedder
 from embeddings.factory import build_embedder
 from embeddings.local import SentenceTransformerEmbedder, model_dir
 from embeddings.onnx import OnnxEmbedder, ensure_onnx_model, length_groups
@@ -136,6 +139,56 @@ def test_a_call_alone_gets_every_core_and_overlapping_calls_one_each(
     assert used[-1] == "wide"
     np.testing.assert_allclose(overlapping, again_alone, atol=1e-5)
     assert alone.shape == (1, embedder.dim)
+
+
+def test_a_batch_worker_gets_one_core_even_when_no_other_model_runs(
+    onnx_dir: Path, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    # A batch worker runs only while other calls are in flight: here the lone caller is
+    # still busy before its model run, so the worker's call is the only one in the model.
+    monkeypatch.setattr(onnx_module.os, "cpu_count", lambda: 2)
+    embedder = OnnxEmbedder(onnx_dir)
+    used: list[str] = []
+    embedder.session = RecordingSession("wide", embedder.session, used)  # type: ignore[assignment]
+    embedder._narrow = RecordingSession("narrow", embedder._narrow, used)  # type: ignore[assignment]
+    direct_entered, release_direct = threading.Event(), threading.Event()
+
+    def run_batch(texts: list[str]) -> np.ndarray:
+        if texts == ["the direct call"]:
+            direct_entered.set()
+            assert release_direct.wait(10)
+        return embedder.embed(texts)
+
+    batcher: MicroBatcher[str, np.ndarray] = MicroBatcher(run_batch, workers=1)
+    try:
+        direct = threading.Thread(target=batcher.submit, args=(["the direct call"],))
+        direct.start()
+        assert direct_entered.wait(10)
+        batcher.submit(["a call the worker runs"])
+        release_direct.set()
+        direct.join()
+    finally:
+        batcher.close()
+    assert used == ["narrow", "wide"]
+
+
+def test_tokenizing_starts_no_thread_pool(onnx_dir: Path) -> None:  # noqa: F811
+    # The tokenizers' own pool would spin up workers that crowd the model's cores.
+    script = (
+        "import os, sys\n"
+        "from embeddings.onnx import OnnxEmbedder\n"
+        "embedder = OnnxEmbedder(sys.argv[1])\n"
+        "before = len(os.listdir('/proc/self/task'))\n"
+        "embedder.embed(['text number %d for the batch' % i for i in range(64)])\n"
+        "print(before, len(os.listdir('/proc/self/task')))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TOKENIZERS_PARALLELISM"}
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(onnx_dir)], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    before, after = done.stdout.split()
+    assert after == before
 
 
 def test_a_fixed_thread_count_keeps_one_session(onnx_dir: Path) -> None:  # noqa: F811
