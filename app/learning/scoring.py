@@ -137,8 +137,13 @@ def score_candidates(
     q = None if query_vector is None else np.asarray(query_vector, dtype=np.float32)
     has_head = head_proba is not None and len(head) > 0
 
+    def rank_of(p: int) -> float:
+        return HEAD_WEIGHT * float(head.get(p, 0.0)) + (1 - HEAD_WEIGHT) * vote[p] if has_head else vote[p]
+
+    # Ranked before any features are built: only the few best are worth building a row for.
+    ranked = sorted(((rank_of(p), best_sim[p], p) for p in pool), reverse=True)[:max_candidates]
     out: list[Candidate] = []
-    for p in pool:
+    for rank, _, p in ranked:
         st = stats[p]
         mine = by_pattern.get(p, [])
         sims = [h.score for h in mine[:3]] + [floor] * (3 - min(len(mine), 3))
@@ -168,10 +173,8 @@ def score_candidates(
             ],
             dtype=np.float64,
         )
-        rank = HEAD_WEIGHT * hp + (1 - HEAD_WEIGHT) * vote[p] if has_head else vote[p]
         out.append(Candidate(pattern_id=p, features=features, rank_score=rank, hits=tuple(mine)))
-    out.sort(key=lambda c: (c.rank_score, c.features[0]), reverse=True)
-    return out[:max_candidates]
+    return out
 
 
 class Scorer(Protocol):
