@@ -152,12 +152,12 @@ class OnnxEmbedder(Embedder):
     """all-MiniLM-L6-v2 via onnxruntime; same vectors as sentence-transformers.
 
     With `threads` unset, a call that runs alone gets every core, and calls that overlap
-    another, or come from a batch worker (which runs only while other calls are in flight),
-    get one core each. A lone text is 1.1-1.5x faster on two cores than on one (it
-    varies between machines), so the lone caller takes that gain; overlapping calls (batches
-    from several workers) each run on their own core, which beats sharing one pool of all
-    cores: in batches of 8, two single-thread calls side by side embed a text every 2.4 ms,
-    one two-thread call every 3.1 ms (measured on one 2-core machine), and 16 concurrent
+    another, or come from a batch worker (which runs only while other calls are in flight), get
+    one core each. A lone text is up to 1.5x faster on two cores than on one (it varies between
+    machines, and on some it gains nothing), so the lone caller takes that gain; overlapping
+    calls (batches from several workers) each run on their own core, which beats sharing one
+    pool of all cores: in batches of 8, two single-thread calls side by side embed a text every
+    2.4 ms, one two-thread call every 3.1 ms (measured on one 2-core machine), and 16 concurrent
     matches ran about 9% faster.
     """
 
