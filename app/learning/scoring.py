@@ -88,7 +88,6 @@ class Candidate:
 
     pattern_id: int
     features: np.ndarray = field(repr=False)
-    rank_score: float
     hits: tuple[Hit, ...] = ()
 
     def feature_dict(self) -> dict[str, float]:
@@ -143,7 +142,7 @@ def score_candidates(
     # Ranked before any features are built: only the few best are worth building a row for.
     ranked = sorted(((rank_of(p), best_sim[p], p) for p in pool), reverse=True)[:max_candidates]
     out: list[Candidate] = []
-    for rank, _, p in ranked:
+    for _, _, p in ranked:
         st = stats[p]
         mine = by_pattern.get(p, [])
         sims = [h.score for h in mine[:3]] + [floor] * (3 - min(len(mine), 3))
@@ -173,7 +172,7 @@ def score_candidates(
             ],
             dtype=np.float64,
         )
-        out.append(Candidate(pattern_id=p, features=features, rank_score=rank, hits=tuple(mine)))
+        out.append(Candidate(pattern_id=p, features=features, hits=tuple(mine)))
     return out
 
 
