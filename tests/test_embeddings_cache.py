@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -127,6 +129,16 @@ def test_threads_share_one_cache_safely(cache_path: Path) -> None:
     assert embedder.hits + embedder.misses == 8 * 40
 
 
+def eventually(check: Callable[[], bool], timeout_s: float = 10.0) -> bool:
+    """Whether `check` comes true within `timeout_s` (for what a background thread does)."""
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
 def test_writes_are_buffered_served_at_once_and_committed_on_close(tmp_path: Path) -> None:
     writer = EmbeddingCache(tmp_path / "c.sqlite", flush_size=10, flush_after_s=60)
     reader = EmbeddingCache(tmp_path / "c.sqlite")
@@ -134,11 +146,60 @@ def test_writes_are_buffered_served_at_once_and_committed_on_close(tmp_path: Pat
     assert writer.get_many("m", ["a"])[0] is not None
     assert reader.get_many("m", ["a"]) == [None]  # one commit per batch, not per row
     writer.put_many("m", [f"t{i}" for i in range(9)], np.ones((9, 4), dtype=np.float32))
-    assert reader.get_many("m", ["a"])[0] is not None  # the tenth row triggered the commit
+    # The tenth row made a commit due, and the background committer makes it.
+    assert eventually(lambda: reader.get_many("m", ["a"])[0] is not None)
     writer.put_many("m", ["b"], np.ones((1, 4), dtype=np.float32))
     writer.close()
     assert reader.get_many("m", ["b"])[0] is not None
     reader.close()
+
+
+def test_a_due_commit_runs_beside_callers_who_go_on_reading_and_writing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = EmbeddingCache(tmp_path / "c.sqlite", flush_size=2, flush_after_s=60)
+    reader = EmbeddingCache(tmp_path / "c.sqlite")
+    writing, release = threading.Event(), threading.Event()
+    write_rows = cache._write_rows
+
+    def slow_disk(rows: list[tuple[str, bytes, bytes]]) -> None:
+        writing.set()
+        release.wait(10)
+        write_rows(rows)
+
+    monkeypatch.setattr(cache, "_write_rows", slow_disk)
+    cache.put_many("m", ["a", "b"], np.ones((2, 4), dtype=np.float32))  # makes a commit due
+    assert writing.wait(10)
+    # The commit is held up on the disk; the caller who made it due already has control back.
+    assert cache.get_many("m", ["a"])[0] is not None  # rows being committed are still served
+    cache.put_many("m", ["c"], np.full((1, 4), 2.0, dtype=np.float32))
+    np.testing.assert_array_equal(cache.get_many("m", ["c"])[0], np.full(4, 2.0, dtype=np.float32))
+    assert reader.get_many("m", ["a"]) == [None]  # not committed yet
+    release.set()
+    cache.flush()  # waits for the commit under way, then commits "c"
+    assert all(v is not None for v in reader.get_many("m", ["a", "b", "c"]))
+    cache.close()
+    reader.close()
+
+
+def test_a_failed_commit_keeps_its_rows_for_the_next_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = EmbeddingCache(tmp_path / "c.sqlite", flush_size=100, flush_after_s=60)
+    cache.put_many("m", ["a"], np.ones((1, 4), dtype=np.float32))
+
+    def full_disk(rows: list[tuple[str, bytes, bytes]]) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(cache, "_write_rows", full_disk)
+    with pytest.raises(sqlite3.OperationalError):
+        cache.flush()
+    assert cache.get_many("m", ["a"])[0] is not None  # still served from the buffer
+    monkeypatch.undo()
+    cache.close()
+    reopened = EmbeddingCache(tmp_path / "c.sqlite")
+    assert reopened.get_many("m", ["a"])[0] is not None
+    reopened.close()
 
 
 def vector_reads(cache: EmbeddingCache) -> list[str]:
@@ -153,6 +214,7 @@ def vector_reads(cache: EmbeddingCache) -> list[str]:
 def test_a_text_never_cached_is_known_absent_without_reading_the_file(tmp_path: Path) -> None:
     cache = EmbeddingCache(tmp_path / "c.sqlite", flush_size=1)
     cache.put_many("m", [f"t{i}" for i in range(50)], np.ones((50, 4), dtype=np.float32))
+    cache.flush()
     reopened = EmbeddingCache(tmp_path / "c.sqlite")
     reads = vector_reads(reopened)
     assert reopened.get_many("m", ["never seen", "nor this"]) == [None, None]
@@ -169,6 +231,7 @@ def test_rows_another_process_commits_are_found_after_the_index_was_loaded(tmp_p
     assert reader.get_many("m", ["late"]) == [None]  # loads the (empty) key index
     writer = EmbeddingCache(tmp_path / "c.sqlite", flush_size=1)
     writer.put_many("m", ["late", "later"], np.full((2, 4), 3.0, dtype=np.float32))
+    writer.flush()
     found = reader.get_many("m", ["later", "late", "absent"])
     np.testing.assert_array_equal(found[0], np.full(4, 3.0, dtype=np.float32))
     assert found[1] is not None and found[2] is None
