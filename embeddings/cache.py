@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -40,6 +41,15 @@ log = logging.getLogger(__name__)
 # One thread commits for every cache in the process: a commit comes once per `flush_size`
 # rows, and a shared committer needs no start or stop of its own.
 _COMMITTER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pls-embedding-cache")
+
+
+def _new_committer_in_child() -> None:
+    # A forked child inherits the executor but not its thread; work queued there would wait forever.
+    global _COMMITTER
+    _COMMITTER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pls-embedding-cache")
+
+
+os.register_at_fork(after_in_child=_new_committer_in_child)
 
 Row = tuple[str, bytes]  # (model_id, text key)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -266,3 +267,22 @@ def test_key_index_merges_recent_keys_into_the_sorted_array(monkeypatch: pytest.
     assert len(index) == 8
     assert all(key in index for key in keys[:8])
     assert keys[8] not in index and keys[9] not in index
+
+
+def test_a_forked_child_still_commits_in_the_background(tmp_path: Path) -> None:
+    parent = EmbeddingCache(tmp_path / "parent.sqlite", flush_size=1)
+    parent.put_many("m", ["before fork"], np.ones((1, 4), dtype=np.float32))  # starts the committer
+    parent.flush()
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only if its due commit lands without a flush
+        code = 1
+        try:
+            child = EmbeddingCache(tmp_path / "child.sqlite", flush_size=1)
+            reader = EmbeddingCache(tmp_path / "child.sqlite")
+            child.put_many("m", ["after fork"], np.ones((1, 4), dtype=np.float32))
+            code = 0 if eventually(lambda: reader.get_many("m", ["after fork"])[0] is not None) else 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    parent.close()
