@@ -92,6 +92,7 @@ def test_accepting_a_decision_moves_the_posterior_and_learns_the_reply(
     assert [(row["decision_id"], row["verdict"], row["reply"]) for row in inbox] == [
         (decision.id, "accepted", DOOR)
     ]
+    assert set(inbox[0]["stages_ms"]) == {"embed", "search", "score", "batch"}
 
 
 def test_an_edit_is_judged_by_its_similarity_and_learned(client: TestClient, services: Services) -> None:

@@ -102,6 +102,7 @@ def test_confident_match_in_auto_mode_is_sent_once(live: tuple[TestClient, Servi
     client, services = live
     decision = deliver(client, services, QUESTION)
     assert decision is not None and decision.decision == "auto", decision
+    assert decision.stages_ms is not None and decision.stages_ms["batch"] == 1  # where its time went
     assert sent(services) == [DOOR]
     with Session(services.engine) as session:
         outbound = session.exec(select(Outbound)).one()

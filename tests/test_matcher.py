@@ -106,6 +106,10 @@ def test_a_match_says_where_its_time_went(
     assert stages["batch"] == 1 and stages["embed"] >= 20 and stages["search"] >= 30
     assert 0 < stages["score"] < 20
     assert stages["embed"] + stages["search"] + stages["score"] <= result.latency_ms
+    services.decisions.flush()
+    with Session(services.engine) as session:
+        stored = session.get(Decision, result.decision_id)
+    assert stored is not None and stored.stages_ms == stages  # kept with the decision for audit
 
 
 def test_dry_run_records_nothing(services: Services) -> None:

@@ -61,6 +61,8 @@ def inbox(engine: Engine, tenant: str, limit: int, before: datetime | None = Non
             "decision": d.decision,
             "reason": d.reason,
             "threshold": d.threshold,
+            "latency_ms": d.latency_ms,
+            "stages_ms": d.stages_ms,
             "at": d.created_at,
             "verdict": verdicts.get(d.id),
         }

@@ -118,6 +118,7 @@ class Decider:
             explanation=explanation,
             calibration_id=result.explanation.get("calibration_id"),
             latency_ms=result.latency_ms,
+            stages_ms=result.stages_ms,
         )
         with session_scope(self.engine) as session:
             message = session.get(Message, message_id)

@@ -222,4 +222,5 @@ class Matcher:
             explanation=result.explanation,
             calibration_id=result.explanation.get("calibration_id"),
             latency_ms=result.latency_ms,
+            stages_ms=result.stages_ms,
         )

@@ -161,6 +161,8 @@ class Decision(SQLModel, table=True):
     explanation: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     calibration_id: int | None = Field(default=None, foreign_key="calibration.id")
     latency_ms: float = 0.0
+    # Where the time went (`MatchResult.stages_ms`); None on decisions recorded before it was kept.
+    stages_ms: dict[str, float] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     created_at: datetime = Field(default_factory=utcnow, index=True)
 
 
