@@ -82,6 +82,7 @@ class EmbeddingCache:
         self.flush_after_s = flush_after_s
         self._pending: dict[Row, bytes] = {}
         self._pending_since = 0.0
+        self._retry_at = 0.0  # after a failed commit, the next try waits until then
         self._committing: dict[Row, bytes] = {}  # taken from _pending by the commit under way
         self._commit_due: Future[None] | None = None  # a background commit not yet finished
         self._commit_lock = threading.Lock()  # one commit at a time; held for the disk write
@@ -137,8 +138,9 @@ class EmbeddingCache:
             known = self._known.get(model_id)
             if known is not None:
                 known.add(keys)
-            due = time.monotonic() - self._pending_since >= self.flush_after_s
-            if (len(self._pending) >= self.flush_size or due) and self._commit_due is None:
+            now = time.monotonic()
+            due = len(self._pending) >= self.flush_size or now - self._pending_since >= self.flush_after_s
+            if due and now >= self._retry_at and self._commit_due is None:
                 self._commit_due = _COMMITTER.submit(self._commit_in_background)
 
     def flush(self) -> None:
@@ -169,7 +171,7 @@ class EmbeddingCache:
                 with self._lock:
                     # Rows written again meanwhile are newer than these: keep those.
                     self._pending = {**batch, **self._pending}
-                    self._pending_since = time.monotonic()
+                    self._retry_at = time.monotonic() + self.flush_after_s
                     self._committing = {}
                 raise
             with self._lock:

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from embeddings import cache as embedding_cache
 from embeddings import key_index
 from embeddings.cache import CachedEmbedder, EmbeddingCache, text_key
 from embeddings.key_index import KeyIndex, prefixes_of
@@ -183,19 +184,26 @@ def test_a_due_commit_runs_beside_callers_who_go_on_reading_and_writing(
     reader.close()
 
 
-def test_a_failed_commit_keeps_its_rows_for_the_next_one(
+def test_a_failed_commit_keeps_its_rows_and_waits_before_trying_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cache = EmbeddingCache(tmp_path / "c.sqlite", flush_size=100, flush_after_s=60)
     cache.put_many("m", ["a"], np.ones((1, 4), dtype=np.float32))
 
+    tries: list[int] = []
+
     def full_disk(rows: list[tuple[str, bytes, bytes]]) -> None:
+        tries.append(len(rows))
         raise sqlite3.OperationalError("database or disk is full")
 
     monkeypatch.setattr(cache, "_write_rows", full_disk)
     with pytest.raises(sqlite3.OperationalError):
         cache.flush()
     assert cache.get_many("m", ["a"])[0] is not None  # still served from the buffer
+    # Rows keep coming while the disk is full: no commit is tried again before flush_after_s.
+    cache.put_many("m", [f"t{i}" for i in range(150)], np.ones((150, 4), dtype=np.float32))
+    embedding_cache._COMMITTER.submit(lambda: None).result()  # whatever was queued before has run
+    assert tries == [1]
     monkeypatch.undo()
     cache.close()
     reopened = EmbeddingCache(tmp_path / "c.sqlite")
