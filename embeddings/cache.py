@@ -9,7 +9,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -38,15 +38,19 @@ _INSERT = f"INSERT OR REPLACE INTO {_TABLE} (model_id, text_hash, vector) VALUES
 
 log = logging.getLogger(__name__)
 
+def _new_committer() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="pls-embedding-cache")
+
+
 # One thread commits for every cache in the process: a commit comes once per `flush_size`
 # rows, and a shared committer needs no start or stop of its own.
-_COMMITTER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pls-embedding-cache")
+_COMMITTER = _new_committer()
 
 
 def _new_committer_in_child() -> None:
     # A forked child inherits the executor but not its thread; work queued there would wait forever.
     global _COMMITTER
-    _COMMITTER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pls-embedding-cache")
+    _COMMITTER = _new_committer()
 
 
 os.register_at_fork(after_in_child=_new_committer_in_child)
@@ -84,7 +88,7 @@ class EmbeddingCache:
         self._pending_since = 0.0
         self._retry_at = 0.0  # after a failed commit, the next try waits until then
         self._committing: dict[Row, bytes] = {}  # taken from _pending by the commit under way
-        self._commit_due: Future[None] | None = None  # a background commit not yet finished
+        self._commit_queued = False  # a background commit is queued or under way
         self._commit_lock = threading.Lock()  # one commit at a time; held for the disk write
         self._closed = False
         self._known: dict[str, KeyIndex] = {}
@@ -140,8 +144,9 @@ class EmbeddingCache:
                 known.add(keys)
             now = time.monotonic()
             due = len(self._pending) >= self.flush_size or now - self._pending_since >= self.flush_after_s
-            if due and now >= self._retry_at and self._commit_due is None:
-                self._commit_due = _COMMITTER.submit(self._commit_in_background)
+            if due and now >= self._retry_at and not self._commit_queued:
+                self._commit_queued = True
+                _COMMITTER.submit(self._commit_in_background)
 
     def flush(self) -> None:
         """Commit every buffered write now (after any commit already under way)."""
@@ -154,7 +159,7 @@ class EmbeddingCache:
             log.warning("committing cached embeddings to %s failed: %s", self.path, error)
         finally:
             with self._lock:
-                self._commit_due = None
+                self._commit_queued = False
 
     def _commit(self) -> None:
         """Write the buffered rows through the writer connection; on failure they stay buffered."""
