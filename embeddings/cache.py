@@ -38,6 +38,7 @@ _INSERT = f"INSERT OR REPLACE INTO {_TABLE} (model_id, text_hash, vector) VALUES
 
 log = logging.getLogger(__name__)
 
+
 def _new_committer() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="pls-embedding-cache")
 

@@ -105,21 +105,14 @@ class Decider:
             "matched_text": masked_text,
             "matcher_decision": str(result.decision),
         }
-        decision_id = self.decisions.record(
-            tenant=tenant,
-            message_id=message_id,
-            text=masked_text,
-            pattern_id=result.pattern_id,
-            confidence=result.confidence,
-            action=str(result.action),
-            decision=final.decision,
-            reason=final.reason,
-            threshold=result.thresholds.get(str(result.action)),
-            explanation=explanation,
-            calibration_id=result.explanation.get("calibration_id"),
-            latency_ms=result.latency_ms,
-            stages_ms=result.stages_ms,
-        )
+        # The matcher's row, with what the policy decided, and why, in place of its own verdict.
+        row = {
+            **result.decision_row(),
+            "decision": final.decision,
+            "reason": final.reason,
+            "explanation": explanation,
+        }
+        decision_id = self.decisions.record(**row, message_id=message_id, text=masked_text)
         with session_scope(self.engine) as session:
             message = session.get(Message, message_id)
             assert message is not None
