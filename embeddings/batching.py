@@ -6,8 +6,9 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -38,6 +39,17 @@ def in_batch_worker() -> bool:
     other model run happens to be going on.
     """
     return getattr(_thread_role, "batch_worker", False)
+
+
+@contextmanager
+def batch_worker_role() -> Iterator[None]:
+    """Run the calling thread as a batch worker would (to time the model as workers use it)."""
+    before = in_batch_worker()
+    _thread_role.batch_worker = True
+    try:
+        yield
+    finally:
+        _thread_role.batch_worker = before
 
 
 @dataclass

@@ -6,7 +6,8 @@ import threading
 from pathlib import Path
 
 from app.config import Settings
-from app.evaluation.bench import match_stages, run_bench, side_by_side, timed_rounds
+from app.evaluation.bench import match_stages, model_in_parallel, run_bench, side_by_side, timed_rounds
+from embeddings.batching import in_batch_worker, workers_per_core
 from tests.embedding_fixtures import onnx_dir  # noqa: F401 - a fixture, used by name
 
 
@@ -46,6 +47,47 @@ def test_lone_and_concurrent_matches_are_timed_in_alternating_rounds() -> None:
     assert phases == ["lone", "concurrent"] * 4
     assert len(timings.embed_s) == len(timings.match_s) == 8
     assert timings.concurrent_matches == 40 and timings.concurrent_s > 0
+    assert timings.parallel_texts == 0  # the model alone is timed only when asked
+
+
+def test_each_round_ends_with_the_model_alone_on_the_concurrent_texts() -> None:
+    phases: list[str] = []
+    lock = threading.Lock()
+
+    def note(phase: str) -> None:
+        with lock:
+            if not phases or phases[-1] != phase:
+                phases.append(phase)
+
+    timings = timed_rounds(
+        lambda text: note("lone"),
+        lambda text: note("lone" if text.startswith("m") else "concurrent"),
+        [f"e{i}" for i in range(4)],
+        [f"m{i}" for i in range(4)],
+        [f"c{i}" for i in range(20)],
+        rounds=2,
+        concurrency=4,
+        embed_batch=lambda texts: note("model"),
+    )
+    assert phases == ["lone", "concurrent", "model"] * 2
+    assert timings.parallel_texts == 20 and timings.parallel_s > 0
+
+
+def test_the_model_alone_runs_every_text_in_batches_on_batch_workers() -> None:
+    seen: list[tuple[int, bool, str]] = []
+    lock = threading.Lock()
+
+    def embed_batch(texts: list[str]) -> None:
+        with lock:
+            seen.append((len(texts), in_batch_worker(), threading.current_thread().name))
+
+    texts = [f"t{i}" for i in range(37)]
+    assert model_in_parallel(embed_batch, texts, batch=8) > 0
+    assert sorted(size for size, _, _ in seen) == [5, 8, 8, 8, 8]
+    # Run as the batch workers run it (narrow sessions), one thread per core.
+    assert all(role for _, role, _ in seen)
+    assert len({name for _, _, name in seen}) <= workers_per_core()
+    assert not in_batch_worker()  # the caller's own role is left as it was
 
 
 def test_bench_reports_every_number_from_a_small_real_index(settings: Settings, onnx_dir: Path) -> None:  # noqa: F811
@@ -56,6 +98,10 @@ def test_bench_reports_every_number_from_a_small_real_index(settings: Settings, 
     assert report["match_p50_ms"] > 0 and report["embed_p50_ms"] > 0 and report["embed_tight_loop_p50_ms"] > 0
     assert report["match_to_embed_p50"] == round(report["match_p50_ms"] / report["embed_p50_ms"], 3)
     assert report["matches_per_s_1"] > 0 and report["matches_per_s_16"] > 0
+    # What the model alone allows: one text at a time, and in batches on every core.
+    assert report["model_texts_per_s_1"] > 0 and report["model_texts_per_s_parallel"] > 0
+    ceiling = report["model_texts_per_s_parallel"] / report["model_texts_per_s_1"]
+    assert abs(report["model_gain_ceiling"] - ceiling) < 0.02
     # The concurrent phases run long enough to reach a steady state: 4x the lone matches.
     assert (report["matches_timed_1"], report["matches_timed_16"]) == (6, 24)
     # Where a lone match's time goes.

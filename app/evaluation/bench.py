@@ -28,6 +28,7 @@ from app.models import Example, Pattern
 from app.services import Services, build_services
 from app.text import fingerprint
 from embeddings.base import normalise
+from embeddings.batching import batch_worker_role, workers_per_core
 from embeddings.cache import CachedEmbedder
 from embeddings.factory import build_embedder
 
@@ -39,6 +40,9 @@ ROUNDS = 4  # lone and concurrent matches alternate, so machine drift lands on b
 # Concurrent matches per lone one: a round's concurrent phase must be long enough that its
 # ramp-up and its last, part-filled batches do not dominate it.
 CONCURRENT_SHARE = 4
+# Texts per model run when the model alone is timed on every core: about what each of the
+# batch workers gets under 16 callers.
+PARALLEL_BATCH = 8
 
 Log = Callable[[str], None] | None
 
@@ -103,17 +107,24 @@ def _bench(
     _say(log, "timing the embedder alone (tight loop)")
     tight_s = embed_latency(services.embedder, query_texts[:queries], n=queries)
     _say(log, f"timing in {ROUNDS} rounds: embedder and match side by side, then {CONCURRENCY} callers")
+    model = innermost(services.embedder)
     timings = timed_rounds(
-        innermost(services.embedder).embed_one,
+        model.embed_one,
         lambda text: services.matcher.match(tenant, text),
         query_texts[:queries],
         query_texts[queries : 2 * queries],
         query_texts[2 * queries : (2 + CONCURRENT_SHARE) * queries],
+        embed_batch=model.embed_batch,
     )
     embed_s, match_s = timings.embed_s, timings.match_s
     stages = match_stages(timings.match_results, match_s)
     rate_1 = len(match_s) / sum(match_s)
     rate_16 = timings.concurrent_matches / timings.concurrent_s
+    # The model's own texts per second: one at a time as a lone match runs it, and in batches
+    # on every core as the concurrent matches run it. Their ratio is the concurrency gain the
+    # model alone allows on this machine.
+    model_rate_1 = len(embed_s) / sum(embed_s)
+    model_rate_parallel = timings.parallel_texts / timings.parallel_s
     embed_p50, match_p50 = percentile_ms(embed_s, 50), percentile_ms(match_s, 50)
     return {
         "n_examples": services.store.count(tenant),
@@ -126,6 +137,9 @@ def _bench(
         "matches_per_s_1": round(rate_1, 1),
         "matches_per_s_16": round(rate_16, 1),
         "concurrency_gain": round(rate_16 / rate_1, 2),
+        "model_texts_per_s_1": round(model_rate_1, 1),
+        "model_texts_per_s_parallel": round(model_rate_parallel, 1),
+        "model_gain_ceiling": round(model_rate_parallel / model_rate_1, 2),
         "matches_timed_1": len(match_s),
         "matches_timed_16": timings.concurrent_matches,
         "index_build_s": round(indexed_s, 1),
@@ -142,6 +156,9 @@ class Timings:
     match_results: list[object] = field(default_factory=list)  # what each lone match returned
     concurrent_matches: int = 0
     concurrent_s: float = 0.0
+    # The model alone as the batch workers run it: every worker embedding batches side by side.
+    parallel_texts: int = 0
+    parallel_s: float = 0.0
 
 
 def timed_rounds(
@@ -152,13 +169,15 @@ def timed_rounds(
     concurrent_texts: Sequence[str],
     rounds: int = ROUNDS,
     concurrency: int = CONCURRENCY,
+    embed_batch: Callable[[Sequence[str]], object] | None = None,
 ) -> Timings:
     """One caller and `concurrency` callers, timed in alternating rounds.
 
     A shared machine's speed drifts by tens of percent within a minute; timing all lone
     matches first and all concurrent ones after would put that drift into their ratio. Each
     round times a share of the lone matches (alternating with bare embeddings), then a share
-    of the concurrent ones.
+    of the concurrent ones, then (with `embed_batch`) the same texts through the model alone,
+    in batches on every batch worker's core: what the model allows the concurrent matches.
     """
     timings = Timings()
     with ThreadPoolExecutor(concurrency) as pool:
@@ -174,7 +193,32 @@ def timed_rounds(
             list(pool.map(match, texts))
             timings.concurrent_s += time.perf_counter() - began
             timings.concurrent_matches += len(texts)
+            if embed_batch is not None:
+                timings.parallel_s += model_in_parallel(embed_batch, texts)
+                timings.parallel_texts += len(texts)
     return timings
+
+
+def model_in_parallel(
+    embed_batch: Callable[[Sequence[str]], object], texts: Sequence[str], batch: int = PARALLEL_BATCH
+) -> float:
+    """Seconds the model takes for `texts` in batches, on one worker per core in the workers' role.
+
+    The concurrent matches cannot go faster than this, whatever the index and the scoring do:
+    their rate over this one says how much of the model's own throughput they reach.
+    """
+    workers = workers_per_core()
+    batches = [texts[i : i + batch] for i in range(0, len(texts), batch)]
+
+    def work(share: Sequence[Sequence[str]]) -> None:
+        with batch_worker_role():
+            for chunk in share:
+                embed_batch(chunk)
+
+    with ThreadPoolExecutor(workers) as pool:
+        began = time.perf_counter()
+        list(pool.map(work, [batches[w::workers] for w in range(workers)]))
+        return time.perf_counter() - began
 
 
 def _share(texts: Sequence[str], r: int, rounds: int) -> Sequence[str]:
