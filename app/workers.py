@@ -1,4 +1,5 @@
-"""Background upkeep: retry pending index writes, refit calibration, keep the search graph current."""
+"""Background upkeep: notice other processes' changes, retry pending index writes, refit calibration,
+keep the search graph current."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import threading
 import time
 from concurrent.futures import Future
 
+from app.learning.memory_watch import drop_changed_memories
 from app.retention import purge_raw
 from app.services import Services
 
@@ -38,6 +40,11 @@ class BackgroundWorkers:
 
     def run_once(self) -> None:
         """One round of upkeep (also what tests call directly)."""
+        try:
+            # First, so the rest of the round works on what other processes committed.
+            drop_changed_memories(self.services.engine, self.services.memories)
+        except Exception:
+            log.exception("checking for changes by other processes failed")
         try:
             self.services.index_writer.flush_outbox()
         except Exception:

@@ -9,6 +9,7 @@ from app.learning.grouping import PatternGrouper
 from app.learning.memory import PatternState, TenantMemory
 from app.learning.model import ConfidenceModel
 from app.models import Calibration, Example, ExampleStatus, Pattern
+from app.models.revisions import revision_of
 from app.tenants import require_tenant
 from embeddings.base import Embedder
 
@@ -50,10 +51,13 @@ class MemoryLoader:
     def load(self, session: Session, tenant: str) -> TenantMemory:
         """The memory as `session` sees the tables (a dry run passes uncommitted changes)."""
         require_tenant(session, tenant)
+        # Read before the rows: a change committed in between is then seen as newer than this
+        # memory, and reloaded again, rather than taken as already included.
+        revision = revision_of(session, tenant)
         patterns = session.exec(select(Pattern).where(Pattern.tenant == tenant)).all()
         examples = active_examples(session, tenant)
         calibration = latest_calibration(session, tenant)
-        memory = TenantMemory(tenant=tenant, grouper=PatternGrouper(dim=self.embedder.dim))
+        memory = TenantMemory(tenant=tenant, grouper=PatternGrouper(dim=self.embedder.dim), revision=revision)
         for pattern in patterns:
             assert pattern.id is not None
             memory.patterns[pattern.id] = PatternState(

@@ -83,6 +83,8 @@ class TenantMemory:
     patterns: dict[int, PatternState] = field(default_factory=dict)
     model: ConfidenceModel | None = None  # set once calibration has been fitted
     learned_since_fit: int = 0
+    # The tenant's memory revision this state reflects (app/models/revisions.py).
+    revision: int = 0
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
 
@@ -111,10 +113,14 @@ class MemoryRegistry:
         with self._lock:
             return list(self._memories.values())
 
-    def forget(self, tenant: str | None = None) -> None:
-        """Drop cached memory so the next use reloads it from SQL."""
+    def forget(self, tenant: str | None = None, only: TenantMemory | None = None) -> None:
+        """Drop cached memory so the next use reloads it from SQL.
+
+        With `only`, the tenant's memory is dropped only if it is still that one: a memory
+        reloaded in the meantime is kept.
+        """
         with self._lock:
             if tenant is None:
                 self._memories.clear()
-            else:
+            elif only is None or self._memories.get(tenant) is only:
                 self._memories.pop(tenant, None)

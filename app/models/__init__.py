@@ -4,6 +4,7 @@ Split by concern; import from `app.models`, which re-exports every table and enu
 registers every table on SQLModel.metadata for Alembic).
 """
 
+from app.models import revisions  # noqa: F401 - installs the memory revision hooks
 from app.models.core import (
     Action,
     Calibration,

@@ -1,0 +1,186 @@
+"""A running service notices what another process committed, and only that.
+
+Two engines on one database stand for two processes: each engine keeps its own record of the
+revisions it committed, as each process does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, update
+from sqlmodel import Session, select
+
+from app.config import Settings
+from app.db import make_engine, session_scope
+from app.learning.learner import Interaction
+from app.learning.loader import MemoryLoader
+from app.learning.memory import MemoryRegistry
+from app.learning.memory_watch import drop_changed_memories
+from app.models import Calibration, Example, Pattern, Tenant
+from app.services import build_services
+from app.workers import BackgroundWorkers
+from indexer.edge import EdgeStore
+from tests.conftest import FakeEmbedder
+
+TENANT = "default"
+
+
+@pytest.fixture
+def other(db_url: str, engine: Engine) -> Iterator[Engine]:
+    """A second engine on the same database: another process (`pls import`, a replica)."""
+    eng = make_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+def seed(engine: Engine) -> int:
+    """A tenant with one pattern and one example; returns the pattern id."""
+    with session_scope(engine) as session:
+        if session.get(Tenant, TENANT) is None:
+            session.add(Tenant(id=TENANT, name="Default"))
+        pattern = Pattern(tenant=TENANT, response_text="We open at 9.", reply_key="k", status="approved")
+        session.add(pattern)
+        session.flush()
+        session.add(
+            Example(
+                tenant=TENANT,
+                pattern_id=pattern.id,
+                text="when do you open",
+                reply="We open at 9.",
+                text_hash="h1",
+            )
+        )
+        assert pattern.id is not None
+        return pattern.id
+
+
+def revision(engine: Engine) -> int:
+    with Session(engine) as session:
+        return session.exec(select(Tenant.memory_revision).where(Tenant.id == TENANT)).one()
+
+
+def set_status(engine: Engine, pattern_id: int, status: str) -> None:
+    with session_scope(engine) as session:
+        pattern = session.get(Pattern, pattern_id)
+        assert pattern is not None
+        pattern.status = status
+
+
+@pytest.fixture
+def memories(engine: Engine, fake_embedder: FakeEmbedder) -> MemoryRegistry:
+    return MemoryRegistry(MemoryLoader(engine, fake_embedder))
+
+
+def test_a_change_committed_by_another_process_drops_the_memory(
+    engine: Engine, other: Engine, memories: MemoryRegistry
+) -> None:
+    pattern_id = seed(engine)
+    memory = memories.get(TENANT)
+    assert memory.revision == revision(engine) and memory.patterns[pattern_id].status == "approved"
+    assert drop_changed_memories(engine, memories) == []
+
+    set_status(other, pattern_id, "disabled")
+
+    assert drop_changed_memories(engine, memories) == [TENANT]
+    reloaded = memories.get(TENANT)
+    assert reloaded is not memory
+    assert reloaded.patterns[pattern_id].status == "disabled"
+    assert reloaded.revision == revision(engine)
+    assert drop_changed_memories(engine, memories) == []  # caught up: nothing more to do
+
+
+def test_this_process_s_own_changes_keep_the_memory(engine: Engine, memories: MemoryRegistry) -> None:
+    pattern_id = seed(engine)
+    memory = memories.get(TENANT)
+    before = revision(engine)
+
+    set_status(engine, pattern_id, "disabled")
+    set_status(engine, pattern_id, "approved")
+
+    assert revision(engine) == before + 2  # one move per transaction
+    assert drop_changed_memories(engine, memories) == []
+    assert memories.get(TENANT) is memory and memory.revision == before + 2
+
+
+def test_another_process_s_change_between_own_ones_is_not_missed(
+    engine: Engine, other: Engine, memories: MemoryRegistry
+) -> None:
+    pattern_id = seed(engine)
+    memory = memories.get(TENANT)
+    set_status(engine, pattern_id, "disabled")
+    set_status(other, pattern_id, "approved")
+    set_status(engine, pattern_id, "candidate")
+
+    assert drop_changed_memories(engine, memories) == [TENANT]
+    assert memories.get(TENANT) is not memory
+
+
+def test_what_matching_does_not_keep_leaves_the_revision_alone(engine: Engine) -> None:
+    pattern_id = seed(engine)
+    before = revision(engine)
+    with session_scope(engine) as session:
+        pattern = session.get(Pattern, pattern_id)
+        assert pattern is not None
+        pattern.match_count += 3  # counters and timestamps are not in memory
+        tenant = session.get(Tenant, TENANT)
+        assert tenant is not None
+        tenant.name = "Renamed"
+    with session_scope(engine) as session:  # the decision log's bulk statement
+        session.execute(
+            update(Pattern).where(Pattern.id == pattern_id).values(match_count=Pattern.match_count + 1)
+        )
+    with pytest.raises(RuntimeError), session_scope(engine) as session:
+        pattern = session.get(Pattern, pattern_id)
+        assert pattern is not None
+        pattern.status = "disabled"
+        session.flush()  # moved inside the transaction ...
+        raise RuntimeError("... and rolled back with it")
+    assert revision(engine) == before
+
+
+@pytest.mark.parametrize("change", ["example", "calibration", "delete"])
+def test_examples_calibrations_and_deletions_move_the_revision(engine: Engine, change: str) -> None:
+    pattern_id = seed(engine)
+    before = revision(engine)
+    with session_scope(engine) as session:
+        if change == "example":
+            example = session.exec(select(Example).where(Example.pattern_id == pattern_id)).one()
+            example.status = "voided"
+        elif change == "calibration":
+            session.add(Calibration(tenant=TENANT, suggest_threshold=0.5, auto_threshold=0.9))
+        else:
+            for example in session.exec(select(Example).where(Example.pattern_id == pattern_id)):
+                session.delete(example)
+    assert revision(engine) == before + 1
+
+
+def test_the_running_service_stops_offering_a_pattern_disabled_elsewhere(
+    settings: Settings,
+    db_url: str,
+    engine: Engine,
+    other: Engine,
+    tmp_path: Path,
+    fake_embedder: FakeEmbedder,
+) -> None:
+    services = build_services(
+        settings,
+        embedder=fake_embedder,
+        store=EdgeStore(tmp_path / "index", dim=fake_embedder.dim),
+        engine=engine,
+    )
+    try:
+        hours = services.learner.learn(
+            TENANT, Interaction("what time do you open", "We open at 9am.")
+        ).pattern_id
+        services.learner.learn(TENANT, Interaction("where do I park", "Park behind the building."))
+        assert services.matcher.match(TENANT, "what time do you open today").pattern_id == hours
+
+        set_status(other, hours, "disabled")  # e.g. `pls patterns import --overwrite` beside the service
+        BackgroundWorkers(services).run_once()
+
+        assert services.matcher.match(TENANT, "what time do you open today").pattern_id != hours
+    finally:
+        services.close()
