@@ -20,6 +20,7 @@ from app.learning.loader import MemoryLoader
 from app.learning.memory import MemoryRegistry
 from app.learning.memory_watch import drop_changed_memories
 from app.models import Calibration, Example, Pattern, Tenant
+from app.models.revisions import own_revisions
 from app.services import build_services
 from app.workers import BackgroundWorkers
 from indexer.edge import EdgeStore
@@ -184,3 +185,19 @@ def test_the_running_service_stops_offering_a_pattern_disabled_elsewhere(
         assert services.matcher.match(TENANT, "what time do you open today").pattern_id != hours
     finally:
         services.close()
+
+
+def test_the_record_of_own_revisions_keeps_only_what_a_memory_may_still_need(
+    engine: Engine, memories: MemoryRegistry
+) -> None:
+    pattern_id = seed(engine)
+    set_status(engine, pattern_id, "disabled")
+    assert own_revisions(engine, TENANT) == {revision(engine) - 1, revision(engine)}
+
+    drop_changed_memories(engine, memories)  # no memory loaded: nothing is needed
+    assert own_revisions(engine, TENANT) == set()
+
+    memories.get(TENANT)
+    set_status(engine, pattern_id, "approved")
+    drop_changed_memories(engine, memories)  # caught up: the memory needs none of them
+    assert own_revisions(engine, TENANT) == set()

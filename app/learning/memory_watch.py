@@ -10,7 +10,7 @@ import logging
 from sqlalchemy import Engine
 
 from app.learning.memory import MemoryRegistry
-from app.models.revisions import current_revisions, forget_own, own_revisions
+from app.models.revisions import current_revisions, own_revisions, prune_own
 
 log = logging.getLogger(__name__)
 
@@ -23,15 +23,17 @@ def drop_changed_memories(engine: Engine, memories: MemoryRegistry) -> list[str]
     """
     loaded = {memory.tenant: memory for memory in memories.loaded()}
     dropped: list[str] = []
-    for tenant, committed in current_revisions(engine, loaded).items():
+    committed_revisions = current_revisions(engine, loaded)
+    for tenant, committed in committed_revisions.items():
         memory = loaded[tenant]
-        if committed != memory.revision:
-            since = set(range(memory.revision + 1, committed + 1))
-            if committed < memory.revision or since - own_revisions(engine, tenant):
-                log.info("tenant %s was changed by another process: its memory is reloaded", tenant)
-                memories.forget(tenant, only=memory)
-                dropped.append(tenant)
-            else:
-                memory.revision = committed
-        forget_own(engine, tenant, committed)
+        if committed == memory.revision:
+            continue
+        since = set(range(memory.revision + 1, committed + 1))
+        if committed < memory.revision or since - own_revisions(engine, tenant):
+            log.info("tenant %s was changed by another process: its memory is reloaded", tenant)
+            memories.forget(tenant, only=memory)
+            dropped.append(tenant)
+        else:
+            memory.revision = committed
+    prune_own(engine, committed_revisions)
     return dropped

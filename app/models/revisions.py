@@ -43,7 +43,9 @@ RELEVANT_COLUMNS: dict[type, frozenset[str]] = {
     Example: frozenset({"status", "pattern_id", "quality", "text", "reply", "tenant"}),
     Calibration: frozenset({"active"}),
 }
-_PENDING = "pls.memory_revisions"  # session.info: {tenant: revision} moved by this transaction
+# session.info keys: tenants whose memory the transaction changes, and the revisions it moved.
+_CHANGED = "pls.memory_changed"
+_PENDING = "pls.memory_revisions"
 _OWN_LOCK = threading.Lock()
 # Per engine (one per process outside tests): tenant -> revisions committed by this process.
 _own: weakref.WeakKeyDictionary[Engine, dict[str, set[int]]] = weakref.WeakKeyDictionary()
@@ -71,12 +73,21 @@ def own_revisions(engine: Engine, tenant: str) -> set[int]:
         return set(_own.get(engine, {}).get(tenant, ()))
 
 
-def forget_own(engine: Engine, tenant: str, up_to: int) -> None:
-    """Drop the record of own revisions a memory has already caught up with."""
+def prune_own(engine: Engine, caught_up: dict[str, int]) -> None:
+    """Keep only the own revisions a loaded memory may still need.
+
+    `caught_up` maps each loaded tenant to the revision its memory has reached; a tenant not
+    loaded needs none (its memory, once loaded, starts from the committed revision).
+    """
     with _OWN_LOCK:
-        mine = _own.get(engine, {}).get(tenant)
-        if mine:
-            mine.difference_update([r for r in mine if r <= up_to])
+        mine = _own.get(engine, {})
+        for tenant in list(mine):
+            reached = caught_up.get(tenant)
+            kept = {r for r in mine[tenant] if reached is not None and r > reached}
+            if kept:
+                mine[tenant] = kept
+            else:
+                del mine[tenant]
 
 
 def current_revisions(engine: Engine, tenants: Iterable[str]) -> dict[str, int]:
@@ -96,11 +107,24 @@ def revision_of(session: Session, tenant: str) -> int:
 
 
 @event.listens_for(Session, "after_flush")
-def _move_revisions(session: Session, _context: Any) -> None:
-    """Move the revision once per transaction for every tenant whose memory the flush changed."""
+def _note_changes(session: Session, _context: Any) -> None:
+    """Remember which tenants' memory this transaction changes (its flushes may be several)."""
+    session.info.setdefault(_CHANGED, set()).update(changed_tenants(session))
+
+
+@event.listens_for(Session, "before_commit")
+def _move_revisions(session: Session) -> None:
+    """Move each changed tenant's revision by one, as the transaction's last statements.
+
+    Last, so the tenant row is locked only while the transaction holds every other lock it
+    will take: two writers can then wait for each other's tenant row but never deadlock on it.
+    """
+    if session.new or session.dirty or session.deleted:
+        session.flush()  # what commit would flush next may change memory too
+    changed: set[str] = session.info.get(_CHANGED, set())
     pending: dict[str, int] = session.info.setdefault(_PENDING, {})
-    for tenant in changed_tenants(session) - set(pending):
-        connection = session.connection()
+    connection = session.connection()
+    for tenant in sorted(changed - set(pending)):  # one order for every writer
         connection.execute(
             update(Tenant)
             .where(col(Tenant.id) == tenant)
@@ -113,7 +137,7 @@ def _move_revisions(session: Session, _context: Any) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _record_own(session: Session) -> None:
-    pending = session.info.pop(_PENDING, None)
+    pending = session.info.get(_PENDING)
     if not pending:
         return
     engine = session.get_bind()
@@ -125,8 +149,8 @@ def _record_own(session: Session) -> None:
             mine.setdefault(tenant, set()).add(revision)
 
 
-@event.listens_for(Session, "after_soft_rollback")
-def _drop_pending(session: Session, _previous: Any) -> None:
-    # Also after a savepoint's rollback, which may have undone a move: the commit then records
-    # fewer revisions as its own, and the watcher reloads rather than miss a change.
-    session.info.pop(_PENDING, None)
+@event.listens_for(Session, "after_transaction_end")
+def _forget_transaction(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:  # the outermost transaction, committed or rolled back
+        session.info.pop(_CHANGED, None)
+        session.info.pop(_PENDING, None)
