@@ -201,3 +201,11 @@ def test_the_record_of_own_revisions_keeps_only_what_a_memory_may_still_need(
     set_status(engine, pattern_id, "approved")
     drop_changed_memories(engine, memories)  # caught up: the memory needs none of them
     assert own_revisions(engine, TENANT) == set()
+
+
+def test_a_revision_that_went_back_is_a_change_too(engine: Engine, memories: MemoryRegistry) -> None:
+    seed(engine)
+    memory = memories.get(TENANT)
+    with session_scope(engine) as session:  # a database restored from an older backup
+        session.execute(update(Tenant).where(Tenant.id == TENANT).values(memory_revision=memory.revision - 1))
+    assert drop_changed_memories(engine, memories) == [TENANT]

@@ -28,8 +28,9 @@ def drop_changed_memories(engine: Engine, memories: MemoryRegistry) -> list[str]
         memory = loaded[tenant]
         if committed == memory.revision:
             continue
-        since = set(range(memory.revision + 1, committed + 1))
-        if committed < memory.revision or since - own_revisions(engine, tenant):
+        own = {r for r in own_revisions(engine, tenant) if memory.revision < r <= committed}
+        # A revision that went back (a database restored from a backup) is a change too.
+        if committed < memory.revision or len(own) < committed - memory.revision:
             log.info("tenant %s was changed by another process: its memory is reloaded", tenant)
             memories.forget(tenant, only=memory)
             dropped.append(tenant)

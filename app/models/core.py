@@ -61,7 +61,7 @@ class Tenant(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=64)
     name: str = Field(max_length=200)
     created_at: datetime = Field(default_factory=utcnow)
-    # Moved by every commit that changes what matching keeps in memory (app/learning/revisions.py),
+    # Moved by every commit that changes what matching keeps in memory (app/models/revisions.py),
     # so a running service notices changes made by another process.
     memory_revision: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
