@@ -121,10 +121,12 @@ def _move_revisions(session: Session) -> None:
     """
     if session.new or session.dirty or session.deleted:
         session.flush()  # what commit would flush next may change memory too
-    changed: set[str] = session.info.get(_CHANGED, set())
     pending: dict[str, int] = session.info.setdefault(_PENDING, {})
+    due = sorted(session.info.get(_CHANGED, set()) - set(pending))  # one order for every writer
+    if not due:
+        return  # most commits: no connection is asked for
     connection = session.connection()
-    for tenant in sorted(changed - set(pending)):  # one order for every writer
+    for tenant in due:
         connection.execute(
             update(Tenant)
             .where(col(Tenant.id) == tenant)
