@@ -169,3 +169,19 @@ def test_memory_rebuilt_from_sql_keeps_patterns(
     state = restarted.memories.get("default").patterns[first.pattern_id]
     assert state.support == 2
     assert np.isclose(np.linalg.norm(state.stats().centroid), np.linalg.norm(state.centroid_sum))
+
+
+def test_a_long_import_updates_the_memory_matching_uses_even_after_a_reload(services: Services) -> None:
+    reloaded: list[object] = []
+
+    def another_process_changed_the_tenant(_: int) -> None:
+        if not reloaded:  # after the first chunk: dropped, and reloaded by a concurrent match
+            services.memories.forget("default")
+            reloaded.append(services.memories.get("default"))
+
+    interactions = [Interaction(text=f"is bay {i} free", reply="Yes, book online.") for i in range(6)]
+    services.learner.learn_many("default", interactions, chunk_size=3, progress=another_process_changed_the_tenant)
+
+    memory = services.memories.get("default")
+    assert memory is reloaded[0]
+    assert sum(state.support for state in memory.patterns.values()) == 6  # both chunks, not just the first

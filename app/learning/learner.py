@@ -112,18 +112,21 @@ class Learner:
         progress: Callable[[int], None] | None = None,
     ) -> LearnSummary:
         """Learn interactions in order, as if operators had sent them one by one."""
-        memory = self.memories.get(tenant)  # raises TenantNotFound
+        self.memories.get(tenant)  # raises TenantNotFound before anything is read
         summary = LearnSummary()
         chunk: list[Interaction] = []
         for interaction in interactions:
             chunk.append(self.validate(interaction))
             if len(chunk) >= chunk_size:
-                self._learn_chunk(memory, chunk, source, summary)
+                # The memory is taken afresh for every chunk: during a long import it may be
+                # dropped and reloaded (another process changed the tenant), and the rest of
+                # the import must update the one that matching uses.
+                self._learn_chunk(self.memories.get(tenant), chunk, source, summary)
                 if progress:
                     progress(len(chunk))
                 chunk = []
         if chunk:
-            self._learn_chunk(memory, chunk, source, summary)
+            self._learn_chunk(self.memories.get(tenant), chunk, source, summary)
             if progress:
                 progress(len(chunk))
         return summary
