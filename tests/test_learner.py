@@ -180,7 +180,9 @@ def test_a_long_import_updates_the_memory_matching_uses_even_after_a_reload(serv
             reloaded.append(services.memories.get("default"))
 
     interactions = [Interaction(text=f"is bay {i} free", reply="Yes, book online.") for i in range(6)]
-    services.learner.learn_many("default", interactions, chunk_size=3, progress=another_process_changed_the_tenant)
+    services.learner.learn_many(
+        "default", interactions, chunk_size=3, progress=another_process_changed_the_tenant
+    )
 
     memory = services.memories.get("default")
     assert memory is reloaded[0]
