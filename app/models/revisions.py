@@ -20,7 +20,7 @@ import weakref
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Engine, event, update
+from sqlalchemy import Engine, bindparam, event, update
 from sqlalchemy import inspect as sa_inspect
 from sqlmodel import Session, col, select
 
@@ -43,6 +43,13 @@ RELEVANT_COLUMNS: dict[type, frozenset[str]] = {
     Example: frozenset({"status", "pattern_id", "quality", "text", "reply", "tenant"}),
     Calibration: frozenset({"active"}),
 }
+# One statement, built once: it runs in every commit that changes memory (a learn among them).
+_MOVE = (
+    update(Tenant)
+    .where(col(Tenant.id) == bindparam("tenant"))
+    .values(memory_revision=col(Tenant.memory_revision) + 1)
+    .returning(col(Tenant.memory_revision))
+)
 # session.info keys: tenants whose memory the transaction changes, and the revisions it moved.
 _CHANGED = "pls.memory_changed"
 _PENDING = "pls.memory_revisions"
@@ -127,12 +134,7 @@ def _move_revisions(session: Session) -> None:
         return  # most commits: no connection is asked for
     connection = session.connection()
     for tenant in due:
-        connection.execute(
-            update(Tenant)
-            .where(col(Tenant.id) == tenant)
-            .values(memory_revision=col(Tenant.memory_revision) + 1)
-        )
-        revision = connection.execute(select(Tenant.memory_revision).where(col(Tenant.id) == tenant)).scalar()
+        revision = connection.execute(_MOVE, {"tenant": tenant}).scalar()
         if revision is not None:
             pending[tenant] = int(revision)
 
