@@ -187,3 +187,23 @@ def test_a_long_import_updates_the_memory_matching_uses_even_after_a_reload(serv
     memory = services.memories.get("default")
     assert memory is reloaded[0]
     assert sum(state.support for state in memory.patterns.values()) == 6  # both chunks, not just the first
+
+
+def test_a_learn_whose_memory_was_reloaded_before_it_committed_is_not_lost(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    learn(services, "is bay 1 free", "Yes, book online.")
+    bump_counts = services.learner._bump_counts
+
+    def reload_mid_transaction(session, fresh):  # type: ignore[no-untyped-def]
+        # Another process changed the tenant; a concurrent match reloads from SQL before this
+        # learn has committed.
+        services.memories.forget("default")
+        services.memories.get("default")
+        return bump_counts(session, fresh)
+
+    monkeypatch.setattr(services.learner, "_bump_counts", reload_mid_transaction)
+    learned = learn(services, "is bay 2 free", "Yes, book online.")
+
+    memory = services.memories.get("default")
+    assert memory.patterns[learned.pattern_id].support == 2

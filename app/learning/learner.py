@@ -186,6 +186,10 @@ class Learner:
             summary.new_patterns += int(created)
             summary.results.append(Learned(example.id, example.pattern_id, created, not is_new))  # type: ignore[arg-type]
         memory.learned_since_fit += len(fresh)
+        if fresh and not self.memories.holds(tenant, memory):
+            # Dropped while this chunk was learned (another process changed the tenant), and
+            # perhaps reloaded from SQL before this commit: reload once more, from after it.
+            self.memories.forget(tenant)
         if fresh:
             self.index_writer.write_now(fresh, fresh_vectors)
 

@@ -108,6 +108,11 @@ class MemoryRegistry:
                 self._memories[tenant] = memory
             return memory
 
+    def holds(self, tenant: str, memory: TenantMemory) -> bool:
+        """Whether `memory` is the tenant's current one (waits for a reload under way)."""
+        with self._lock:
+            return self._memories.get(tenant) is memory
+
     def loaded(self) -> list[TenantMemory]:
         """Memories currently held (a snapshot)."""
         with self._lock:
