@@ -216,3 +216,23 @@ def test_the_matcher_embeds_its_own_batches_without_a_second_batcher(
         assert built.learner.embedder is batching  # other callers still share the batcher
     finally:
         built.close()
+
+
+def test_a_calibration_reaches_a_memory_reloaded_while_it_was_fitted(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    embed = services.calibration.embedder.embed
+    reloaded: list[bool] = []
+
+    def reload_first(texts):  # type: ignore[no-untyped-def]
+        if not reloaded:  # another process changed the tenant: a match reloads it mid-fit
+            reloaded.append(True)
+            services.memories.forget("default")
+            services.memories.get("default")
+        return embed(texts)
+
+    monkeypatch.setattr(services.calibration.embedder, "embed", reload_first)
+    fitted = services.calibration.fit("default")
+
+    model = services.memories.get("default").model
+    assert model is not None and model.calibration_id == fitted["calibration_id"]

@@ -110,8 +110,12 @@ class CalibrationService:
             )
             session.add(record)
             session.flush()
-        memory.model = ConfidenceModel.from_record(record)
-        memory.learned_since_fit = max(0, memory.learned_since_fit - learned_before)
+        # The tenant's memory now, not the one the fit began with: that one may have been
+        # dropped and reloaded meanwhile (another process changed the tenant), from before
+        # this commit.
+        current = self.memories.get(tenant)
+        current.model = ConfidenceModel.from_record(record)
+        current.learned_since_fit = max(0, current.learned_since_fit - learned_before)
         log.info("calibrated tenant %s: %s", tenant, summary)
         return {
             "tenant": tenant,
