@@ -207,3 +207,25 @@ def test_a_learn_whose_memory_was_reloaded_before_it_committed_is_not_lost(
 
     memory = services.memories.get("default")
     assert memory.patterns[learned.pattern_id].support == 2
+
+
+def test_merges_reach_a_memory_reloaded_while_they_were_applied(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keep = learn(services, "is bay 1 free", "Yes, book online.").pattern_id
+    drop = learn(services, "any bays open now", "Yes: you can book online.").pattern_id
+    assert keep != drop
+    memory = services.memories.get("default")
+    monkeypatch.setattr(memory.grouper, "consolidate", lambda: {drop: keep})
+    apply_merges = services.learner._apply_merges
+
+    def reload_midway(tenant, mapping):  # type: ignore[no-untyped-def]
+        services.memories.forget("default")  # another process changed the tenant ...
+        services.memories.get("default")  # ... and a match reloads it before the merges commit
+        return apply_merges(tenant, mapping)
+
+    monkeypatch.setattr(services.learner, "_apply_merges", reload_midway)
+    assert services.learner.consolidate("default") == {drop: keep}
+
+    patterns = services.memories.get("default").patterns
+    assert drop not in patterns and patterns[keep].support == 2

@@ -236,3 +236,24 @@ def test_a_calibration_reaches_a_memory_reloaded_while_it_was_fitted(
 
     model = services.memories.get("default").model
     assert model is not None and model.calibration_id == fitted["calibration_id"]
+
+
+def test_a_verdict_moves_the_posterior_of_a_memory_reloaded_while_it_was_stored(services: Services) -> None:
+    from app.learning.feedback import ACCEPTED, FeedbackRecorder
+
+    result = services.matcher.match("default", "bedford door code")
+    services.decisions.flush()
+    with Session(services.engine) as session:
+        decision = session.get(Decision, result.decision_id)
+    assert decision is not None and decision.pattern_id is not None
+    decision.action = "suggest"  # a proposal, whose verdict moves the posterior
+
+    def judge_during_a_reload(proposed: str) -> tuple[str, float]:
+        services.memories.forget("default")  # another process changed the tenant ...
+        services.memories.get("default")  # ... and a match reloads it before this commit
+        return ACCEPTED, 1.0
+
+    FeedbackRecorder(services.engine, services.memories).store(decision, judge_during_a_reload, shown=True)
+
+    state = services.memories.get("default").patterns[decision.pattern_id]
+    assert (state.alpha, state.beta) != (1.0, 1.0)

@@ -261,6 +261,8 @@ class Learner:
                 dropped = memory.patterns.pop(drop, None)
                 if dropped is not None:
                     memory.patterns[keep].absorb(dropped)
+        if not self.memories.holds(tenant, memory):
+            self.memories.forget(tenant)  # reloaded meanwhile, perhaps from before the merges
         try:
             for keep, example_ids in moved.items():
                 self.index_writer.store.set_payload(example_ids, pattern_id=keep)
