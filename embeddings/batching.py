@@ -154,7 +154,10 @@ class MicroBatcher(Generic[Item, Out]):
         return self._workers
 
     def _run(self) -> None:
-        _thread_role.batch_worker = True
+        with batch_worker_role():
+            self._serve()
+
+    def _serve(self) -> None:
         carry: _Request[Item, Out] | None = None
         while True:
             first = carry

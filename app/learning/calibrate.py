@@ -110,12 +110,9 @@ class CalibrationService:
             )
             session.add(record)
             session.flush()
-        # The tenant's memory now, not the one the fit began with: that one may have been
-        # dropped and reloaded meanwhile (another process changed the tenant), from before
-        # this commit.
-        current = self.memories.get(tenant)
-        current.model = ConfidenceModel.from_record(record)
-        current.learned_since_fit = max(0, current.learned_since_fit - learned_before)
+        memory.model = ConfidenceModel.from_record(record)
+        memory.learned_since_fit = max(0, memory.learned_since_fit - learned_before)
+        self.memories.settle(tenant, memory)
         log.info("calibrated tenant %s: %s", tenant, summary)
         return {
             "tenant": tenant,

@@ -163,11 +163,10 @@ class FeedbackRecorder:
                 posterior = pattern.feedback_alpha / (pattern.feedback_alpha + pattern.feedback_beta)
             alpha, beta, proposed = pattern.feedback_alpha, pattern.feedback_beta, pattern.response_text
             feedback_id = row.id
-        # The memory current now: the one locked above may have been dropped and reloaded
-        # (another process changed the tenant) from before this commit.
-        state = self.memories.get(tenant).patterns.get(decision.pattern_id)
+        state = memory.patterns.get(decision.pattern_id)
         if state is not None and moves_posterior:
             state.set_posterior(alpha, beta)
+            self.memories.settle(tenant, memory)
         assert feedback_id is not None
         return Verdict(feedback_id, decision.pattern_id, verdict, round(score, 4), posterior, proposed)
 

@@ -186,11 +186,8 @@ class Learner:
             summary.new_patterns += int(created)
             summary.results.append(Learned(example.id, example.pattern_id, created, not is_new))  # type: ignore[arg-type]
         memory.learned_since_fit += len(fresh)
-        if fresh and not self.memories.holds(tenant, memory):
-            # Dropped while this chunk was learned (another process changed the tenant), and
-            # perhaps reloaded from SQL before this commit: reload once more, from after it.
-            self.memories.forget(tenant)
         if fresh:
+            self.memories.settle(tenant, memory)
             self.index_writer.write_now(fresh, fresh_vectors)
 
     def _existing_examples(self, session: Session, tenant: str, hashes: list[str]) -> dict[str, Example]:
@@ -261,8 +258,7 @@ class Learner:
                 dropped = memory.patterns.pop(drop, None)
                 if dropped is not None:
                     memory.patterns[keep].absorb(dropped)
-        if not self.memories.holds(tenant, memory):
-            self.memories.forget(tenant)  # reloaded meanwhile, perhaps from before the merges
+        self.memories.settle(tenant, memory)
         try:
             for keep, example_ids in moved.items():
                 self.index_writer.store.set_payload(example_ids, pattern_id=keep)

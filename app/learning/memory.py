@@ -108,10 +108,16 @@ class MemoryRegistry:
                 self._memories[tenant] = memory
             return memory
 
-    def holds(self, tenant: str, memory: TenantMemory) -> bool:
-        """Whether `memory` is the tenant's current one (waits for a reload under way)."""
+    def settle(self, tenant: str, memory: TenantMemory) -> None:
+        """Call once a committed write has updated `memory` in step.
+
+        If `memory` was dropped meanwhile (another process changed the tenant), the tenant's
+        current memory may have been reloaded from before the commit: it is dropped too, so
+        the next use reloads from after it. Waits for a reload under way.
+        """
         with self._lock:
-            return self._memories.get(tenant) is memory
+            if self._memories.get(tenant) is not memory:
+                self._memories.pop(tenant, None)
 
     def loaded(self) -> list[TenantMemory]:
         """Memories currently held (a snapshot)."""
