@@ -14,6 +14,7 @@ import typer
 from app.cli_governance import keys_cli, patterns_cli, tenants_cli
 from app.cli_history import discover, import_cli, index_cli
 from app.cli_privacy import purge
+from app.cli_services import open_services
 from app.config import get_settings
 from app.errors import PLSError
 
@@ -40,10 +41,6 @@ def fail(message: str) -> None:
     raise typer.Exit(2)
 
 
-def _services():  # type: ignore[no-untyped-def]
-    from app.services import build_services
-
-    return build_services(get_settings())
 
 
 @cli.command()
@@ -69,7 +66,7 @@ def learn(
     """Learn one customer message and the reply it got."""
     from app.learning.learner import Interaction
 
-    services = _services()
+    services = open_services(beside_index_holder=True)
     try:
         learned = services.learner.learn(tenant, Interaction(text=text, reply=reply))
     except PLSError as error:
@@ -86,7 +83,7 @@ def match(
     as_json: JsonOpt = False,
 ) -> None:
     """Match a message: pattern, confidence, decision and the neighbours behind it."""
-    services = _services()
+    services = open_services()
     try:
         result = services.matcher.match(tenant, text, record=False)
     except PLSError as error:
@@ -109,7 +106,7 @@ def search(
     limit: Annotated[int, typer.Option(help="How many results.")] = 5,
 ) -> None:
     """How did we answer this before?"""
-    services = _services()
+    services = open_services()
     try:
         hits = services.search.search(tenant, query, limit)
     except PLSError as error:
@@ -123,7 +120,7 @@ def search(
 @cli.command()
 def calibrate(tenant: TenantOpt = "default") -> None:
     """Refit the confidence calibration and thresholds from what was learned."""
-    services = _services()
+    services = open_services(beside_index_holder=True)
     try:
         summary = services.calibration.fit(tenant)
     except PLSError as error:
@@ -140,7 +137,7 @@ def reindex(
     """Rebuild the vector index from SQL into a fresh collection, then switch over (resumable)."""
     from app.reindex import reindex_all
 
-    services = _services()
+    services = open_services()
     try:
         count = reindex_all(
             services, progress=sys.stderr.isatty(), fresh=fresh, log_line=lambda m: typer.echo(m, err=True)
@@ -190,7 +187,7 @@ def demo(
     """Load a small demo history (a golf-simulator business) and calibrate."""
     from app.demo import demo_key, load_demo
 
-    services = _services()
+    services = open_services()
     try:
         typer.echo(load_demo(services, only_if_empty=if_empty))
         key, path = demo_key(services)

@@ -142,8 +142,8 @@ def patterns_import(
     overwrite: Annotated[bool, typer.Option(help="Take the file's version where they differ.")] = False,
 ) -> None:
     """Import patterns: a dry run shows what would be added, changed, left and in conflict."""
+    from app.cli_services import open_services
     from app.governance.transfer import import_patterns
-    from app.services import build_services
 
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
@@ -151,7 +151,7 @@ def patterns_import(
         _fail(f"{path}: {error.strerror}")
     except json.JSONDecodeError as error:
         _fail(f"{path}:{error.lineno}: not JSON ({error.msg})")
-    services = build_services(get_settings())
+    services = open_services()
     try:
         outcome = services.governance.run(
             tenant, ACTOR, "import", ("tenant", tenant),

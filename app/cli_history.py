@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal, NoReturn
 
 import typer
 
-from app.config import get_settings
+from app.cli_services import open_services
 from app.errors import PLSError
 
 import_cli = typer.Typer(help="Import a history of conversations.", no_args_is_help=True)
@@ -36,10 +36,6 @@ def _read(path: Path) -> bytes:
         _fail(f"{path}:0: cannot read file: {error.strerror}")
 
 
-def _services():  # type: ignore[no-untyped-def]
-    from app.services import build_services
-
-    return build_services(get_settings())
 
 
 def _progress(desc: str, total: int | None, initial: int):  # type: ignore[no-untyped-def]
@@ -88,7 +84,7 @@ def import_pairs(
     from app.importers.runs import file_fingerprint
 
     data = _read(path)
-    services = _services()
+    services = open_services(beside_index_holder=True)
     try:
         summary = run_import(
             services,
@@ -133,7 +129,7 @@ def import_openphone(
         today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         cutoff = today - timedelta(days=days)
     data = _read(path)
-    services = _services()
+    services = open_services(beside_index_holder=True)
     try:
         records = openphone_records(path, data, since=cutoff)
         summary = run_import(
@@ -163,7 +159,7 @@ def discover(
     """Group learned examples by meaning into candidate patterns ("you answer this N times a day")."""
     from app.learning.discovery import discover_and_store, list_candidates
 
-    services = _services()
+    services = open_services(beside_index_holder=True)
     try:
         if not list_only:
             discover_and_store(services, tenant)
@@ -196,7 +192,7 @@ def index_verify(
     """
     from app.index_check import verify
 
-    services = _services()
+    services = open_services()
     try:
         size = services.settings.verify_sample if sample is None else sample
         payloads: Literal["sample", "all"] = "all" if all_payloads else "sample"

@@ -54,6 +54,8 @@ class IndexWriter:
     def write_now(self, examples: Sequence[Example], vectors: Sequence[np.ndarray]) -> bool:
         """Try the index write for freshly committed examples; False leaves it to the outbox."""
         ids = [example.id for example in examples if example.id is not None]
+        if self.store.held_elsewhere:  # the process holding the index flushes the outbox
+            return False
         try:
             self.store.upsert(to_points(examples, vectors))
         except Exception as error:  # the store is down or refused: the outbox keeps the work
@@ -65,6 +67,8 @@ class IndexWriter:
 
     def flush_outbox(self, batch_size: int = 500) -> int:
         """Retry pending index writes, oldest first; returns how many were applied."""
+        if self.store.held_elsewhere:
+            return 0
         applied = 0
         while True:
             with Session(self.engine) as session:

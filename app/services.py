@@ -72,8 +72,13 @@ def build_services(
     store: VectorStore | None = None,
     engine: Engine | None = None,
     sender: Sender | None = None,
+    index_held_elsewhere_ok: bool = False,
 ) -> Services:
-    """Wire the service from settings; tests pass their own parts in."""
+    """Wire the service from settings; tests pass their own parts in.
+
+    With `index_held_elsewhere_ok`, an embedded index that another process holds (a running
+    service) does not stop a command that only learns: see `indexer/held_elsewhere.py`.
+    """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the bundled model never reaches for a hub
     install_log_masking()  # from here on no log record carries a raw phone number or e-mail
     engine = engine or make_engine(settings.resolved_database_url)
@@ -90,6 +95,7 @@ def build_services(
         api_key=settings.qdrant_api_key,
         path=settings.resolved_qdrant_path,
         dim=embedder.dim,
+        held_elsewhere_ok=index_held_elsewhere_ok,
     )
     loader = MemoryLoader(engine, embedder)
     memories = MemoryRegistry(loader)

@@ -15,6 +15,8 @@ import shutil
 from pathlib import Path
 from typing import IO
 
+from indexer.store import IndexHeldElsewhere
+
 POINTER = "CURRENT"
 REBUILD = "REBUILD"
 LOCK = ".lock"
@@ -101,7 +103,10 @@ def lock(root: Path) -> IO[str]:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.close()
-        raise RuntimeError(f"{root} is already open in another EdgeStore") from None
+        raise IndexHeldElsewhere(
+            f"the vector index under {root} is already open in another EdgeStore (one process holds it"
+            " at a time, such as a running service)"
+        ) from None
     return handle
 
 

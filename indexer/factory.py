@@ -7,20 +7,30 @@ from pathlib import Path
 from qdrant_client import QdrantClient
 
 from indexer.edge import EdgeStore
+from indexer.held_elsewhere import HeldElsewhereStore
 from indexer.server import ServerStore
-from indexer.store import VectorStore
+from indexer.store import IndexHeldElsewhere, VectorStore
 
 LOCAL_PREFIX = "local:"
 
 
-def build_store(*, url: str | None, api_key: str | None, path: Path, dim: int) -> VectorStore:
+def build_store(
+    *, url: str | None, api_key: str | None, path: Path, dim: int, held_elsewhere_ok: bool = False
+) -> VectorStore:
     """The vector store for these settings.
 
     `url` may be a server URL, ":memory:" or "local:<dir>" (qdrant-client's local mode, for
-    tests), or None/empty for the embedded edge engine persisted under `path`.
+    tests), or None/empty for the embedded edge engine persisted under `path`. When another
+    process holds that embedded index, `held_elsewhere_ok` gives a `HeldElsewhereStore` (writes
+    are left to that process) instead of raising `IndexHeldElsewhere`.
     """
     if not url:
-        return EdgeStore(path, dim)
+        try:
+            return EdgeStore(path, dim)
+        except IndexHeldElsewhere as error:
+            if not held_elsewhere_ok:
+                raise
+            return HeldElsewhereStore(path, str(error))
     if url == ":memory:":
         client = QdrantClient(":memory:")
     elif url.startswith(LOCAL_PREFIX):

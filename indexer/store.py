@@ -17,6 +17,10 @@ class IndexBusy(RuntimeError):
     """A rebuild or optimize is already running on this index."""
 
 
+class IndexHeldElsewhere(RuntimeError):
+    """The embedded index is open in another process: one process holds its directory at a time."""
+
+
 @dataclass(frozen=True)
 class IndexPoint:
     """One learned example as the index holds it: its vector and its payload."""
@@ -58,6 +62,10 @@ class VectorStore(ABC):
     Writes are idempotent (point ids are uuid5 of the example id). Searches are always
     filtered by tenant and by searchable status with exact-match filters.
     """
+
+    # True for a stand-in for an index another process holds: writes wait in the outbox for
+    # that process, and nothing can be read here.
+    held_elsewhere: bool = False
 
     @abstractmethod
     def upsert(self, points: Sequence[IndexPoint]) -> None:

@@ -28,7 +28,7 @@ from app.learning.facts import normalise_reply  # noqa: E402
 from app.learning.grouping import PatternGrouper  # noqa: E402
 from app.learning.metrics import eval_report  # noqa: E402
 from app.learning.scoring import PatternStats, decide, score_candidates  # noqa: E402
-from indexer.store import Hit  # noqa: E402
+from indexer.exact import ExactNeighbours  # noqa: E402
 
 CACHE_DIR = Path(os.environ.get("PLS_RESEARCH_CACHE", "/tmp/pls-research"))
 
@@ -59,28 +59,6 @@ def embed(texts: list[str]) -> np.ndarray:
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     np.save(path, vectors.astype(np.float32))
     return vectors.astype(np.float32)
-
-
-class ExactIndex:
-    """Exact cosine kNN over the learned examples (what Qdrant does, without the engine)."""
-
-    def __init__(self, vectors: np.ndarray, pattern_ids: np.ndarray) -> None:
-        self.vectors = vectors
-        self.pattern_ids = pattern_ids
-
-    def search(self, queries: np.ndarray, k: int) -> list[list[Hit]]:
-        """The k nearest examples of each query row, best first."""
-        k = min(k, self.vectors.shape[0])
-        out: list[list[Hit]] = []
-        for start in range(0, queries.shape[0], 1024):
-            sims = queries[start : start + 1024] @ self.vectors.T
-            top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-            for row, cols in enumerate(top):
-                cols = cols[np.argsort(-sims[row, cols])]
-                out.append(
-                    [Hit(int(c), int(self.pattern_ids[c]), float(sims[row, c]), "active") for c in cols]
-                )
-        return out
 
 
 def learn(train: list[dict], text_vecs: np.ndarray, reply_vecs: np.ndarray) -> tuple[np.ndarray, int]:
@@ -119,14 +97,14 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     uniq, counts = np.unique(pattern_ids, return_counts=True)
     sums = {int(p): text_vecs[pattern_ids == p].sum(axis=0) for p in uniq}
     stats = {int(p): PatternStats(int(c), centroid=sums[int(p)]) for p, c in zip(uniq, counts, strict=True)}
-    index = ExactIndex(text_vecs, pattern_ids)
+    index = ExactNeighbours(text_vecs, np.arange(len(train)), pattern_ids)
 
     t0 = time.perf_counter()
     cal = build_calibration_set(
         text_vecs,
         pattern_ids,
         np.arange(len(train)),
-        index.search,
+        index.search_batch,
         stats,
         k=args.k,
         max_examples=args.max_calibration,
@@ -137,7 +115,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     t_cal = time.perf_counter() - t0
     head = cal.head
 
-    hits = index.search(test_vecs, args.k)
+    hits = index.search_batch(test_vecs, args.k)
     t0 = time.perf_counter()
     confidence = np.zeros(len(test))
     chosen = np.full(len(test), -1, dtype=np.int64)

@@ -15,7 +15,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexer import EdgeStore, EdgeTuning, IndexBusy, IndexPoint, SubprocessOptimizer, optimize_in_process
+from indexer import (
+    EdgeStore,
+    EdgeTuning,
+    ExactNeighbours,
+    HeldElsewhereStore,
+    IndexBusy,
+    IndexHeldElsewhere,
+    IndexPoint,
+    SubprocessOptimizer,
+    build_store,
+    optimize_in_process,
+)
 from indexer.edge_optimize import OptimizeCancelled
 
 DIM = 32
@@ -177,9 +188,65 @@ def test_a_rebuild_killed_half_way_is_kept_to_resume_and_dropped_if_not(fast_dir
 
 def test_second_store_on_the_same_directory_is_refused(fast_dir: Path) -> None:
     store = EdgeStore(fast_dir / "idx", DIM)
-    with pytest.raises(RuntimeError, match="already open"):
+    with pytest.raises(IndexHeldElsewhere, match="already open"):
         EdgeStore(fast_dir / "idx", DIM)
+    with pytest.raises(IndexHeldElsewhere, match="already open"):
+        build_store(url=None, api_key=None, path=fast_dir / "idx", dim=DIM)
     store.close()
+
+
+def test_a_held_index_can_be_left_to_its_holder(fast_dir: Path) -> None:
+    holder = EdgeStore(fast_dir / "idx", DIM)
+    stand_in = build_store(url=None, api_key=None, path=fast_dir / "idx", dim=DIM, held_elsewhere_ok=True)
+    assert isinstance(stand_in, HeldElsewhereStore) and stand_in.held_elsewhere and not holder.held_elsewhere
+    calls = [
+        lambda: stand_in.upsert(make_points(unit_vectors(1))),
+        lambda: stand_in.set_payload([0], status="voided"),
+        lambda: stand_in.delete([0]),
+        lambda: stand_in.search(unit_vectors(1)[0], "t", 3),
+        lambda: stand_in.retrieve([0]),
+        lambda: stand_in.count(),
+        lambda: stand_in.example_ids(),
+        lambda: stand_in.begin_rebuild(),
+    ]
+    for call in calls:
+        with pytest.raises(IndexHeldElsewhere, match="already open"):
+            call()
+    assert not stand_in.optimize_due() and not stand_in.optimize_if_due()
+    stand_in.close()
+    holder.upsert(make_points(unit_vectors(2)))  # the holder is untouched
+    assert holder.count() == 2
+    holder.close()
+    # Once the holder is gone, the directory opens normally again.
+    reopened = build_store(url=None, api_key=None, path=fast_dir / "idx", dim=DIM, held_elsewhere_ok=True)
+    assert isinstance(reopened, EdgeStore) and reopened.count() == 2
+    reopened.close()
+
+
+def test_exact_neighbours_give_the_engine_s_hits(fast_dir: Path) -> None:
+    vectors = unit_vectors(300, seed=3)
+    rng = np.random.default_rng(4)
+    patterns = rng.integers(1, 9, len(vectors))
+    statuses = rng.choice(["active", "gold"], len(vectors))
+    qualities = rng.uniform(0.5, 1.0, len(vectors)).round(3)
+    ids = np.arange(1000, 1000 + len(vectors))
+    store = EdgeStore(fast_dir / "idx", DIM)
+    store.upsert(
+        [
+            IndexPoint(int(i), int(p), "t", str(s), v, float(q))
+            for i, p, s, v, q in zip(ids, patterns, statuses, vectors, qualities, strict=True)
+        ]
+    )
+    queries = unit_vectors(20, seed=5)
+    engine_hits = store.search_batch(queries, "t", 10)
+    store.close()
+    exact_hits = ExactNeighbours(vectors, ids, patterns, list(statuses), qualities).search_batch(queries, 10)
+    for mine, theirs in zip(exact_hits, engine_hits, strict=True):
+        assert [h.example_id for h in mine] == [h.example_id for h in theirs]
+        assert [(h.pattern_id, h.status, h.quality) for h in mine] == [
+            (h.pattern_id, h.status, h.quality) for h in theirs
+        ]
+        assert np.allclose([h.score for h in mine], [h.score for h in theirs], atol=1e-4)
 
 
 def test_searches_from_other_threads_survive_generation_switches(fast_dir: Path) -> None:

@@ -259,6 +259,8 @@ class Learner:
                 if dropped is not None:
                     memory.patterns[keep].absorb(dropped)
         self.memories.settle(tenant, memory)
+        if self.index_writer.store.held_elsewhere:  # its holder applies the outbox rows
+            return mapping
         try:
             for keep, example_ids in moved.items():
                 self.index_writer.store.set_payload(example_ids, pattern_id=keep)
