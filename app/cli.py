@@ -134,14 +134,29 @@ def calibrate(tenant: TenantOpt = "default") -> None:
 def reindex(
     fresh: Annotated[bool, typer.Option("--fresh", help="Start over instead of resuming.")] = False,
 ) -> None:
-    """Rebuild the vector index from SQL into a fresh collection, then switch over (resumable)."""
-    from app.reindex import reindex_all
+    """Rebuild the vector index from SQL into a fresh collection, then switch over (resumable).
 
-    services = open_services()
+    Beside a running service that holds the embedded index, the service does the rebuild.
+    """
+    from app.reindex import reindex_all
+    from app.reindex_requests import ReindexNotDone, reindex_through_holder
+
+    services = open_services(beside_index_holder=True, learns=False)
+
+    def say(line: str) -> None:
+        typer.echo(line, err=True)
+
     try:
-        count = reindex_all(
-            services, progress=sys.stderr.isatty(), fresh=fresh, log_line=lambda m: typer.echo(m, err=True)
-        )
+        if services.store.held_elsewhere:
+            # The upkeep loop that takes the request runs every PLS_OUTBOX_INTERVAL_S; a round
+            # may first reload a large tenant or flush a long outbox.
+            wait_s = 30 + 5 * services.settings.outbox_interval_s
+            count = reindex_through_holder(services.engine, fresh, claim_timeout_s=wait_s, say=say)
+        else:
+            count = reindex_all(services, progress=sys.stderr.isatty(), fresh=fresh, log_line=say)
+    except ReindexNotDone as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
     finally:
         services.close()
     typer.echo(f"reindexed {count} examples")

@@ -3,7 +3,8 @@
 The embedded index is open in one process at a time. A command that only learns or fits
 (`learn`, `import`, `calibrate`, `discover`) runs beside a service holding it: it writes SQL
 and the outbox, and the service indexes the examples in its upkeep loop and reloads the
-tenant's memory. A command that reads or rebuilds the index says in one line that it cannot.
+tenant's memory; `reindex` asks the service to rebuild (`app/reindex_requests.py`). A
+command that reads the index says in one line that it cannot.
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ if TYPE_CHECKING:
     from app.services import Services
 
 
-def open_services(*, beside_index_holder: bool = False) -> Services:
-    """Build the services; `beside_index_holder` lets a learning command run beside a service."""
+def open_services(*, beside_index_holder: bool = False, learns: bool = True) -> Services:
+    """Build the services; `beside_index_holder` lets a command run beside a service.
+
+    `learns` says the command stores what it learns, which the service then indexes.
+    """
     from app.services import build_services
 
     try:
@@ -32,7 +36,7 @@ def open_services(*, beside_index_holder: bool = False) -> Services:
             err=True,
         )
         raise typer.Exit(1) from None
-    if services.store.held_elsewhere:
+    if services.store.held_elsewhere and learns:
         typer.echo(
             "note: the vector index is open in another process, such as a running service: what is"
             " learned here is stored in SQL, and that process indexes it from the outbox",

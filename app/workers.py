@@ -1,5 +1,5 @@
-"""Background upkeep: notice other processes' changes, retry pending index writes, refit calibration,
-keep the search graph current."""
+"""Background upkeep: notice other processes' changes, retry pending index writes, take up reindex
+requests, refit calibration, keep the search graph current."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import time
 from concurrent.futures import Future
 
 from app.learning.memory_watch import drop_changed_memories
+from app.reindex_requests import ReindexRequests
 from app.retention import purge_raw
 from app.services import Services
 
@@ -24,6 +25,7 @@ class BackgroundWorkers:
         self._thread: threading.Thread | None = None
         self._next_purge = 0.0  # monotonic time of the next retention purge
         self._optimizing: Future[bool] | None = None
+        self.reindex_requests = ReindexRequests(services)
 
     def start(self) -> None:
         """Start the loop (idempotent)."""
@@ -34,6 +36,7 @@ class BackgroundWorkers:
     def stop(self) -> None:
         """Ask the loop to end and wait briefly for it."""
         self._stop.set()
+        self.reindex_requests.stop()
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
@@ -49,6 +52,11 @@ class BackgroundWorkers:
             self.services.index_writer.flush_outbox()
         except Exception:
             log.exception("outbox flush failed")
+        try:
+            # A `pls reindex` run beside this service, which holds the embedded index.
+            self.reindex_requests.run_due()
+        except Exception:
+            log.exception("taking up a reindex request failed")
         try:
             self.services.calibration.refit_stale()
         except Exception:
@@ -71,6 +79,8 @@ class BackgroundWorkers:
         Until then every search scans those points one by one; the build runs off-process
         and searches go on meanwhile, so the loop only starts it.
         """
+        if self.reindex_requests.busy:  # the rebuild builds its own graph
+            return
         previous = self._optimizing
         if previous is not None:
             if not previous.done():

@@ -28,6 +28,7 @@ TENANT = "default"
 def service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Services]:
     """A service holding the embedded index under a temporary PLS_VAR_DIR the CLI shares."""
     monkeypatch.setenv("PLS_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("PLS_OUTBOX_INTERVAL_S", "0.1")
     from app.config import get_settings
 
     get_settings.cache_clear()
@@ -92,7 +93,7 @@ def test_calibrate_beside_the_service_fits_as_the_service_would(service: Service
 
 @pytest.mark.parametrize(
     "args",
-    [["match", "door code?"], ["search", "door code?"], ["reindex"], ["index", "verify"]],
+    [["match", "door code?"], ["search", "door code?"], ["index", "verify"], ["demo"]],
 )
 def test_commands_that_need_the_index_say_so_in_one_line(service: Services, args: list[str]) -> None:
     result = runner.invoke(cli, args)
@@ -100,3 +101,19 @@ def test_commands_that_need_the_index_say_so_in_one_line(service: Services, args
     message = result.stderr.strip()
     assert message.count("\n") == 0 and "already open" in message and "needs the index" in message
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_reindex_beside_the_service_is_done_by_it(service: Services, tmp_path: Path) -> None:
+    path, n = pairs_file(tmp_path)
+    assert runner.invoke(cli, ["import", "pairs", str(path), "--no-discover"]).exit_code == 0
+    before = service.store.generation
+    workers = BackgroundWorkers(service)
+    workers.start()
+    try:
+        result = runner.invoke(cli, ["reindex"])
+    finally:
+        workers.stop()
+    assert result.exit_code == 0, result.output
+    assert "rebuilds it" in result.stderr and result.stdout.strip() == f"reindexed {n} examples"
+    assert service.store.generation != before and service.store.count(TENANT) == n
+    assert service.matcher.match(TENANT, DEMO_HISTORY[0][0][-1]).reply == DEMO_HISTORY[0][1]

@@ -21,6 +21,7 @@ from app.models.core import (
     PatternCandidate,
     PatternMode,
     PatternStatus,
+    ReindexRequest,
     Tenant,
     utcnow,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "PatternStatus",
     "PatternVersion",
     "PhoneLine",
+    "ReindexRequest",
     "TemplateValues",
     "Tenant",
     "TenantPolicy",

@@ -229,6 +229,23 @@ class PatternCandidate(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class ReindexRequest(SQLModel, table=True):
+    """A `pls reindex` asked of the running service that holds the embedded index.
+
+    requested -> running (claimed by one service's upkeep loop) -> done | failed; a request
+    no service claims in time is cancelled by the command that made it.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    fresh: bool = False  # start over instead of resuming a suspended rebuild
+    status: str = Field(default="requested", max_length=16, index=True)
+    written: int = 0
+    error: str | None = Field(default=None, max_length=500)
+    requested_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
 class IndexRebuild(SQLModel, table=True):
     """A `pls reindex` run: its target collection and how far it got, so a killed one resumes."""
 

@@ -1,0 +1,188 @@
+"""`pls reindex` beside a running service: the command asks, the service rebuilds.
+
+The embedded index is open in one process at a time, so its rebuild has to run in the process
+that holds it. The command writes a `ReindexRequest`; the holder's upkeep loop claims it (one
+claim wins, by a conditional update) and runs `reindex_all` in a thread of its own, so
+matching goes on serving from the live index; the command follows the request and the
+rebuild's progress in SQL and reports as if it had rebuilt the index itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from sqlalchemy import Engine, update
+from sqlmodel import Session, col, func, select
+
+from app.db import session_scope
+from app.models import Example, IndexRebuild, ReindexRequest, utcnow
+from app.reindex import reindex_all
+from app.services import Services
+from indexer.store import IndexBusy
+
+log = logging.getLogger(__name__)
+
+PROGRESS_EVERY_S = 5.0
+
+
+class ReindexNotDone(RuntimeError):
+    """The request failed in the service, or no service took it up."""
+
+
+def request_reindex(engine: Engine, fresh: bool = False) -> int:
+    """Ask whichever service holds the index to rebuild it; returns the request id."""
+    with session_scope(engine) as session:
+        request = ReindexRequest(fresh=fresh)
+        session.add(request)
+        session.flush()
+        return int(request.id or 0)
+
+
+def claim_next(engine: Engine) -> ReindexRequest | None:
+    """Take the oldest waiting request for this process, or None if there is none."""
+    with Session(engine, expire_on_commit=False) as session:
+        waiting = session.exec(
+            select(ReindexRequest)
+            .where(ReindexRequest.status == "requested")
+            .order_by(col(ReindexRequest.id))
+            .limit(1)
+        ).first()
+        if waiting is None:
+            return None
+        # Conditional, so of two services (or a command cancelling it) exactly one wins.
+        claimed = session.exec(  # type: ignore[call-overload]
+            update(ReindexRequest)
+            .where(col(ReindexRequest.id) == waiting.id, col(ReindexRequest.status) == "requested")
+            .values(status="running", started_at=utcnow())
+        )
+        session.commit()
+        return waiting if claimed.rowcount == 1 else None
+
+
+def _set(engine: Engine, request_id: int, expected: str, **values: object) -> bool:
+    with session_scope(engine) as session:
+        moved = session.exec(  # type: ignore[call-overload]
+            update(ReindexRequest)
+            .where(col(ReindexRequest.id) == request_id, col(ReindexRequest.status) == expected)
+            .values(**values)
+        )
+        return bool(moved.rowcount == 1)
+
+
+def cancel_unclaimed(engine: Engine, request_id: int) -> bool:
+    """Withdraw a request nobody has claimed; False if a service took it meanwhile."""
+    return _set(engine, request_id, "requested", status="cancelled", finished_at=utcnow())
+
+
+def request_status(engine: Engine, request_id: int) -> ReindexRequest:
+    """The request as it stands now."""
+    with Session(engine) as session:
+        request = session.get(ReindexRequest, request_id)
+        if request is None:
+            raise ReindexNotDone(f"reindex request {request_id} is gone")
+        return request
+
+
+def _rebuilt_so_far(engine: Engine) -> tuple[int, int]:
+    """Examples written by the rebuild under way (as of its last checkpoint), and all examples."""
+    with Session(engine) as session:
+        written = session.exec(
+            select(IndexRebuild.written)
+            .where(IndexRebuild.status == "running")
+            .order_by(col(IndexRebuild.id).desc())
+            .limit(1)
+        ).first()
+        total = session.exec(select(func.count()).select_from(Example)).one()
+        return int(written or 0), int(total)
+
+
+def reindex_through_holder(
+    engine: Engine,
+    fresh: bool,
+    *,
+    claim_timeout_s: float,
+    poll_s: float = 0.5,
+    say: Callable[[str], None] = log.info,
+) -> int:
+    """Have the service holding the index rebuild it, wait for the end; returns examples written."""
+    request_id = request_reindex(engine, fresh)
+    say(f"the vector index is held by a running service: it rebuilds it (reindex request {request_id})")
+    deadline = time.monotonic() + claim_timeout_s
+    next_progress = time.monotonic() + PROGRESS_EVERY_S
+    while True:
+        request = request_status(engine, request_id)
+        if request.status == "done":
+            return request.written
+        if request.status == "failed":
+            raise ReindexNotDone(f"the service's rebuild failed: {request.error}")
+        if (
+            request.status == "requested"
+            and time.monotonic() > deadline
+            and cancel_unclaimed(engine, request_id)
+        ):
+            raise ReindexNotDone(
+                f"no service took up the request within {claim_timeout_s:.0f} s; the process holding"
+                " the index may not be a service (or it is stuck): try again once it is free"
+            )
+        if request.status == "running" and time.monotonic() >= next_progress:
+            written, total = _rebuilt_so_far(engine)
+            say(f"reindex: {written}/{total} examples written")
+            next_progress = time.monotonic() + PROGRESS_EVERY_S
+        time.sleep(poll_s)
+
+
+class ReindexRequests:
+    """The service's side: runs claimed requests one at a time, off the upkeep loop's thread."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+
+    @property
+    def busy(self) -> bool:
+        """Whether a rebuild is running here (the graph upkeep waits for it)."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def run_due(self) -> None:
+        """Start the oldest waiting request unless one is already running."""
+        if self.busy:
+            return
+        request = claim_next(self.services.engine)
+        if request is None:
+            return
+        self._thread = threading.Thread(
+            target=self._run, args=(int(request.id or 0), request.fresh), name="pls-reindex", daemon=True
+        )
+        self._thread.start()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait for the rebuild under way, if any."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def stop(self) -> None:
+        """The service is shutting down: closing the index suspends a rebuild under way."""
+        self._stopping = True
+
+    def _run(self, request_id: int, fresh: bool) -> None:
+        engine = self.services.engine
+        log.info("reindex request %d: rebuilding the vector index", request_id)
+        try:
+            written = reindex_all(self.services, fresh=fresh, log_line=log.info)
+        except IndexBusy:  # a graph build is under way: the next upkeep round tries again
+            _set(engine, request_id, "running", status="requested", started_at=None)
+            return
+        except Exception as error:
+            if self._stopping:
+                reason = "the service stopped during the rebuild: `pls reindex` resumes it"
+            else:
+                log.exception("reindex request %d failed", request_id)
+                reason = str(error)[:500]
+            _set(engine, request_id, "running", status="failed", error=reason, finished_at=utcnow())
+            return
+        _set(engine, request_id, "running", status="done", written=written, finished_at=utcnow())
+        log.info("reindex request %d: %d examples written", request_id, written)
