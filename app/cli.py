@@ -41,8 +41,6 @@ def fail(message: str) -> None:
     raise typer.Exit(2)
 
 
-
-
 @cli.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
@@ -148,10 +146,17 @@ def reindex(
 
     try:
         if services.store.held_elsewhere:
-            # The upkeep loop that takes the request runs every PLS_OUTBOX_INTERVAL_S; a round
-            # may first reload a large tenant or flush a long outbox.
-            wait_s = 30 + 5 * services.settings.outbox_interval_s
-            count = reindex_through_holder(services.engine, fresh, claim_timeout_s=wait_s, say=say)
+            # The upkeep loop that takes the request, and then says it is still rebuilding,
+            # runs every PLS_OUTBOX_INTERVAL_S; a round may also reload a large tenant, flush a
+            # long outbox or refit a calibration first.
+            interval = services.settings.outbox_interval_s
+            count = reindex_through_holder(
+                services.engine,
+                fresh,
+                claim_timeout_s=30 + 5 * interval,
+                silent_s=120 + 10 * interval,
+                say=say,
+            )
         else:
             count = reindex_all(services, progress=sys.stderr.isatty(), fresh=fresh, log_line=say)
     except ReindexNotDone as error:

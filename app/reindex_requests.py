@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from datetime import timedelta
 
 from sqlalchemy import Engine, update
 from sqlmodel import Session, col, func, select
@@ -26,6 +27,7 @@ from indexer.store import IndexBusy
 log = logging.getLogger(__name__)
 
 PROGRESS_EVERY_S = 5.0
+SILENT = "the service stopped answering during the rebuild: `pls reindex` resumes it"
 
 
 class ReindexNotDone(RuntimeError):
@@ -56,7 +58,7 @@ def claim_next(engine: Engine) -> ReindexRequest | None:
         claimed = session.exec(  # type: ignore[call-overload]
             update(ReindexRequest)
             .where(col(ReindexRequest.id) == waiting.id, col(ReindexRequest.status) == "requested")
-            .values(status="running", started_at=utcnow())
+            .values(status="running", started_at=utcnow(), heartbeat_at=utcnow())
         )
         session.commit()
         return waiting if claimed.rowcount == 1 else None
@@ -75,6 +77,22 @@ def _set(engine: Engine, request_id: int, expected: str, **values: object) -> bo
 def cancel_unclaimed(engine: Engine, request_id: int) -> bool:
     """Withdraw a request nobody has claimed; False if a service took it meanwhile."""
     return _set(engine, request_id, "requested", status="cancelled", finished_at=utcnow())
+
+
+def fail_if_silent(engine: Engine, request_id: int, silent_s: float) -> bool:
+    """Mark a running request failed if its service gave no sign of life for `silent_s`."""
+    cutoff = utcnow() - timedelta(seconds=silent_s)
+    with session_scope(engine) as session:
+        moved = session.exec(  # type: ignore[call-overload]
+            update(ReindexRequest)
+            .where(
+                col(ReindexRequest.id) == request_id,
+                col(ReindexRequest.status) == "running",
+                col(ReindexRequest.heartbeat_at) < cutoff,
+            )
+            .values(status="failed", error=f"{SILENT} for {silent_s:.0f} s", finished_at=utcnow())
+        )
+        return bool(moved.rowcount == 1)
 
 
 def request_status(engine: Engine, request_id: int) -> ReindexRequest:
@@ -104,10 +122,15 @@ def reindex_through_holder(
     fresh: bool,
     *,
     claim_timeout_s: float,
+    silent_s: float,
     poll_s: float = 0.5,
     say: Callable[[str], None] = log.info,
 ) -> int:
-    """Have the service holding the index rebuild it, wait for the end; returns examples written."""
+    """Have the service holding the index rebuild it, wait for the end; returns examples written.
+
+    Gives up when no service claims the request within `claim_timeout_s`, or when the one
+    that did gives no sign of life for `silent_s`.
+    """
     request_id = request_reindex(engine, fresh)
     say(f"the vector index is held by a running service: it rebuilds it (reindex request {request_id})")
     deadline = time.monotonic() + claim_timeout_s
@@ -127,6 +150,8 @@ def reindex_through_holder(
                 f"no service took up the request within {claim_timeout_s:.0f} s; the process holding"
                 " the index may not be a service (or it is stuck): try again once it is free"
             )
+        if request.status == "running" and fail_if_silent(engine, request_id, silent_s):
+            continue  # reported as failed on the next read
         if request.status == "running" and time.monotonic() >= next_progress:
             written, total = _rebuilt_so_far(engine)
             say(f"reindex: {written}/{total} examples written")
@@ -140,6 +165,7 @@ class ReindexRequests:
     def __init__(self, services: Services) -> None:
         self.services = services
         self._thread: threading.Thread | None = None
+        self._request_id: int | None = None
         self._stopping = False
 
     @property
@@ -148,12 +174,15 @@ class ReindexRequests:
         return self._thread is not None and self._thread.is_alive()
 
     def run_due(self) -> None:
-        """Start the oldest waiting request unless one is already running."""
+        """Start the oldest waiting request unless one is already running (then say it still is)."""
         if self.busy:
+            if self._request_id is not None:
+                _set(self.services.engine, self._request_id, "running", heartbeat_at=utcnow())
             return
         request = claim_next(self.services.engine)
         if request is None:
             return
+        self._request_id = int(request.id or 0)
         self._thread = threading.Thread(
             target=self._run, args=(int(request.id or 0), request.fresh), name="pls-reindex", daemon=True
         )

@@ -77,7 +77,8 @@ def build_services(
     """Wire the service from settings; tests pass their own parts in.
 
     With `index_held_elsewhere_ok`, an embedded index that another process holds (a running
-    service) does not stop a command that only learns: see `indexer/held_elsewhere.py`.
+    service) does not stop a command that can leave its index work to that process: see
+    `indexer/held_elsewhere.py` and `app/cli_services.py`.
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the bundled model never reaches for a hub
     install_log_masking()  # from here on no log record carries a raw phone number or e-mail

@@ -17,6 +17,7 @@ from app.reindex_requests import (
     ReindexNotDone,
     ReindexRequests,
     claim_next,
+    fail_if_silent,
     reindex_through_holder,
     request_reindex,
     request_status,
@@ -38,7 +39,9 @@ def test_one_claim_wins_and_requests_are_taken_oldest_first(engine: Engine) -> N
 
 def test_a_request_nobody_takes_is_withdrawn(engine: Engine) -> None:
     with pytest.raises(ReindexNotDone, match="no service took up the request"):
-        reindex_through_holder(engine, False, claim_timeout_s=0.2, poll_s=0.02, say=lambda _: None)
+        reindex_through_holder(
+            engine, False, claim_timeout_s=0.2, silent_s=60, poll_s=0.02, say=lambda _: None
+        )
     with Session(engine) as session:
         (request,) = session.exec(select(ReindexRequest)).all()
     assert request.status == "cancelled" and request.finished_at is not None
@@ -98,7 +101,9 @@ def test_a_failed_rebuild_reaches_the_command(services, monkeypatch) -> None:  #
     loop = threading.Thread(target=upkeep, daemon=True)
     loop.start()
     with pytest.raises(ReindexNotDone, match="rebuild failed: No space left on device"):
-        reindex_through_holder(services.engine, False, claim_timeout_s=30, poll_s=0.01, say=lambda _: None)
+        reindex_through_holder(
+            services.engine, False, claim_timeout_s=30, silent_s=60, poll_s=0.01, say=lambda _: None
+        )
     loop.join()
 
 
@@ -115,3 +120,39 @@ def test_a_rebuild_cut_short_by_shutdown_says_how_to_resume(services, monkeypatc
     requests.wait(60)
     request = request_status(services.engine, request_id)
     assert request.status == "failed" and "`pls reindex` resumes it" in (request.error or "")
+
+
+def test_a_service_that_dies_mid_rebuild_does_not_keep_the_command_waiting(engine: Engine) -> None:
+    def claimed_then_silent() -> None:  # a service claims the request, then is killed
+        while claim_next(engine) is None:
+            time.sleep(0.01)
+
+    claimer = threading.Thread(target=claimed_then_silent, daemon=True)
+    claimer.start()
+    with pytest.raises(ReindexNotDone, match="stopped answering during the rebuild"):
+        reindex_through_holder(
+            engine, False, claim_timeout_s=30, silent_s=0.3, poll_s=0.02, say=lambda _: None
+        )
+    claimer.join()
+
+
+def test_the_service_says_it_is_still_rebuilding_every_round(services, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    release = threading.Event()
+
+    def slow(*args: object, **kwargs: object) -> int:
+        release.wait(30)
+        return 2
+
+    monkeypatch.setattr("app.reindex_requests.reindex_all", slow)
+    request_id = request_reindex(services.engine)
+    requests = ReindexRequests(services)
+    requests.run_due()  # claims and starts
+    first = request_status(services.engine, request_id).heartbeat_at
+    time.sleep(0.05)
+    requests.run_due()  # a later round while it runs
+    later = request_status(services.engine, request_id).heartbeat_at
+    assert first is not None and later is not None and later > first
+    assert not fail_if_silent(services.engine, request_id, silent_s=60)
+    release.set()
+    requests.wait(60)
+    assert request_status(services.engine, request_id).status == "done"

@@ -243,6 +243,8 @@ class ReindexRequest(SQLModel, table=True):
     error: str | None = Field(default=None, max_length=500)
     requested_at: datetime = Field(default_factory=utcnow)
     started_at: datetime | None = None
+    # Moved by the running service's upkeep loop while it rebuilds: a stale one means it died.
+    heartbeat_at: datetime | None = None
     finished_at: datetime | None = None
 
 
