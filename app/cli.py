@@ -64,7 +64,7 @@ def learn(
     """Learn one customer message and the reply it got."""
     from app.learning.learner import Interaction
 
-    services = open_services(beside_index_holder=True)
+    services = open_services()
     try:
         learned = services.learner.learn(tenant, Interaction(text=text, reply=reply))
     except PLSError as error:
@@ -118,7 +118,7 @@ def search(
 @cli.command()
 def calibrate(tenant: TenantOpt = "default") -> None:
     """Refit the confidence calibration and thresholds from what was learned."""
-    services = open_services(beside_index_holder=True)
+    services = open_services()
     try:
         summary = services.calibration.fit(tenant)
     except PLSError as error:
@@ -139,7 +139,7 @@ def reindex(
     from app.reindex import reindex_all
     from app.reindex_requests import ReindexNotDone, reindex_through_holder
 
-    services = open_services(beside_index_holder=True, learns=False)
+    services = open_services(note=False)
 
     def say(line: str) -> None:
         typer.echo(line, err=True)
@@ -207,7 +207,7 @@ def demo(
     """Load a small demo history (a golf-simulator business) and calibrate."""
     from app.demo import demo_key, load_demo
 
-    services = open_services()
+    services = open_services(needs_the_index=True)
     try:
         typer.echo(load_demo(services, only_if_empty=if_empty))
         key, path = demo_key(services)

@@ -84,7 +84,7 @@ def import_pairs(
     from app.importers.runs import file_fingerprint
 
     data = _read(path)
-    services = open_services(beside_index_holder=True)
+    services = open_services()
     try:
         summary = run_import(
             services,
@@ -129,7 +129,7 @@ def import_openphone(
         today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         cutoff = today - timedelta(days=days)
     data = _read(path)
-    services = open_services(beside_index_holder=True)
+    services = open_services()
     try:
         records = openphone_records(path, data, since=cutoff)
         summary = run_import(
@@ -159,7 +159,7 @@ def discover(
     """Group learned examples by meaning into candidate patterns ("you answer this N times a day")."""
     from app.learning.discovery import discover_and_store, list_candidates
 
-    services = open_services(beside_index_holder=True)
+    services = open_services()
     try:
         if not list_only:
             discover_and_store(services, tenant)
@@ -192,7 +192,7 @@ def index_verify(
     """
     from app.index_check import verify
 
-    services = open_services()
+    services = open_services(needs_the_index=True)
     try:
         size = services.settings.verify_sample if sample is None else sample
         payloads: Literal["sample", "all"] = "all" if all_payloads else "sample"

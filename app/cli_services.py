@@ -1,10 +1,12 @@
 """The service's parts for one CLI command, and what a command may do while a service runs.
 
-The embedded index is open in one process at a time. A command that only learns or fits
-(`learn`, `import`, `calibrate`, `discover`) runs beside a service holding it: it writes SQL
-and the outbox, and the service indexes the examples in its upkeep loop and reloads the
-tenant's memory; `reindex` asks the service to rebuild (`app/reindex_requests.py`). A
-command that reads the index says in one line that it cannot.
+The embedded index is open in one process at a time. Most commands still run beside a service
+holding it: what they learn goes to SQL and the outbox, and the service indexes it in its
+upkeep loop and reloads the tenant's memory; their searches (`match`, `search`, a
+calibration's neighbours, a dry run's replayed decisions) are exact searches over the examples
+in SQL (`indexer/held_elsewhere.py`); `reindex` asks the service to rebuild
+(`app/reindex_requests.py`). A command that inspects or needs the index itself says in one
+line that it cannot.
 """
 
 from __future__ import annotations
@@ -20,15 +22,15 @@ if TYPE_CHECKING:
     from app.services import Services
 
 
-def open_services(*, beside_index_holder: bool = False, learns: bool = True) -> Services:
-    """Build the services; `beside_index_holder` lets a command run beside a service.
+def open_services(*, needs_the_index: bool = False, note: bool = True) -> Services:
+    """Build the services for a command; one that `needs_the_index` cannot run beside a service.
 
-    `learns` says the command stores what it learns, which the service then indexes.
+    With `note`, a command that does run beside one says so on stderr.
     """
     from app.services import build_services
 
     try:
-        services = build_services(get_settings(), index_held_elsewhere_ok=beside_index_holder)
+        services = build_services(get_settings(), index_held_elsewhere_ok=not needs_the_index)
     except IndexHeldElsewhere as error:
         typer.echo(
             f"error: {error}. This command needs the index: use the running service's API or stop"
@@ -36,10 +38,10 @@ def open_services(*, beside_index_holder: bool = False, learns: bool = True) -> 
             err=True,
         )
         raise typer.Exit(1) from None
-    if services.store.held_elsewhere and learns:
+    if services.store.held_elsewhere and note:
         typer.echo(
-            "note: the vector index is open in another process, such as a running service: what is"
-            " learned here is stored in SQL, and that process indexes it from the outbox",
+            "note: the vector index is open in another process, such as a running service: it"
+            " indexes what is learned here, and searches here are exact, over the examples in SQL",
             err=True,
         )
     return services

@@ -9,7 +9,7 @@ outage loses nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from sqlalchemy import Engine, delete, func
@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 from app.db import session_scope
 from app.models import Example, IndexOutbox, OutboxOp
 from embeddings.base import Embedder
+from indexer.exact import ExactNeighbours
 from indexer.store import IndexPoint, VectorStore
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,32 @@ def to_points(examples: Sequence[Example], vectors: Sequence[np.ndarray]) -> lis
         )
         for example, vector in zip(examples, vectors, strict=True)
     ]
+
+
+def sql_neighbours(engine: Engine, embedder: Embedder) -> Callable[[str, Sequence[str]], ExactNeighbours]:
+    """Exact search over a tenant's examples as SQL holds them, for a process without the index.
+
+    Read afresh for every search, so what the process itself just learned is found too; the
+    vectors come through the embedding cache, which holds every learned text.
+    """
+
+    def neighbours(tenant: str, statuses: Sequence[str]) -> ExactNeighbours:
+        with Session(engine) as session:
+            examples = session.exec(
+                select(Example)
+                .where(Example.tenant == tenant, col(Example.status).in_(list(statuses)))
+                .order_by(col(Example.id))
+            ).all()
+        vectors = embedder.embed([e.text for e in examples]) if examples else np.zeros((0, embedder.dim))
+        return ExactNeighbours(
+            vectors,
+            [e.id for e in examples],
+            [e.pattern_id for e in examples],
+            [e.status for e in examples],
+            [e.quality for e in examples],
+        )
+
+    return neighbours
 
 
 class IndexWriter:

@@ -13,7 +13,7 @@ from app.db import make_engine, migrate
 from app.flow.live import LiveHub
 from app.flow.worker import LiveFlow
 from app.governance.service import GovernanceService
-from app.indexing import IndexWriter
+from app.indexing import IndexWriter, sql_neighbours
 from app.learning.calibrate import CalibrationService
 from app.learning.decision_log import DecisionLog
 from app.learning.feedback import calibration_rows
@@ -29,6 +29,7 @@ from embeddings.base import Embedder
 from embeddings.batching import unbatched
 from embeddings.factory import build_embedder
 from indexer.factory import build_store
+from indexer.held_elsewhere import HeldElsewhereStore
 from indexer.store import VectorStore
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,8 @@ def build_services(
         dim=embedder.dim,
         held_elsewhere_ok=index_held_elsewhere_ok,
     )
+    if isinstance(store, HeldElsewhereStore):
+        store.serve_searches_from(sql_neighbours(engine, embedder))
     loader = MemoryLoader(engine, embedder)
     memories = MemoryRegistry(loader)
     index_writer = IndexWriter(engine, store, embedder)

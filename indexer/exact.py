@@ -13,7 +13,8 @@ import numpy as np
 
 from indexer.store import Hit
 
-_QUERY_CHUNK = 1024  # query rows scored at once: bounds the similarity matrix's memory
+# Similarities computed at once: bounds the matrix to 80 MB whatever the number of examples.
+_MAX_SCORES = 20_000_000
 
 
 class ExactNeighbours:
@@ -45,8 +46,9 @@ class ExactNeighbours:
         if k <= 0:
             return [[] for _ in range(queries.shape[0])]
         out: list[list[Hit]] = []
-        for start in range(0, queries.shape[0], _QUERY_CHUNK):
-            sims = queries[start : start + _QUERY_CHUNK] @ self.vectors.T
+        chunk = max(1, _MAX_SCORES // self.vectors.shape[0])
+        for start in range(0, queries.shape[0], chunk):
+            sims = queries[start : start + chunk] @ self.vectors.T
             top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
             for row, cols in enumerate(top):
                 cols = cols[np.argsort(-sims[row, cols], kind="stable")]

@@ -1,20 +1,22 @@
 """A stand-in for an embedded index that another process holds.
 
-The embedded engine's directory is open in one process at a time. A command that only learns
-(`pls learn`, `pls import`, `pls calibrate`) can still run beside a service that holds it:
-its examples go to SQL with their outbox rows as always, and the service, which flushes the
-outbox in its upkeep loop, writes them to the index. Anything that has to read the index here
+The embedded engine's directory is open in one process at a time. A command can still run
+beside a service that holds it: the examples it learns go to SQL with their outbox rows as
+always, and the service, which flushes the outbox in its upkeep loop, writes them to the
+index. Searches here are exact, over the searchable examples of the system of record, when
+the caller supplies them (`serve_searches_from`); everything else that would touch the index
 raises `IndexHeldElsewhere`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
 import numpy as np
 
+from indexer.exact import ExactNeighbours
 from indexer.store import (
     SEARCHABLE_STATUSES,
     Hit,
@@ -25,15 +27,23 @@ from indexer.store import (
     VectorStore,
 )
 
+# The examples of one tenant with the given statuses, as an exact index over their vectors.
+Neighbours = Callable[[str, Sequence[str]], ExactNeighbours]
+
 
 class HeldElsewhereStore(VectorStore):
-    """Refuses every read and write: the process holding `path` does them (see the module doc)."""
+    """Leaves writes to the process holding `path`; searches exactly if given the examples."""
 
     held_elsewhere = True
 
     def __init__(self, path: Path, reason: str) -> None:
         self.path = Path(path)
         self.reason = reason
+        self._neighbours: Neighbours | None = None
+
+    def serve_searches_from(self, neighbours: Neighbours) -> None:
+        """Answer searches by exact search over what `neighbours` returns for a tenant."""
+        self._neighbours = neighbours
 
     def _refuse(self) -> NoReturn:
         raise IndexHeldElsewhere(self.reason)
@@ -61,7 +71,10 @@ class HeldElsewhereStore(VectorStore):
         k: int,
         statuses: Sequence[str] = SEARCHABLE_STATUSES,
     ) -> list[list[Hit]]:
-        self._refuse()
+        """The k nearest examples by exact search (the same hits the index's exact search gives)."""
+        if self._neighbours is None:
+            self._refuse()
+        return self._neighbours(tenant, statuses).search_batch(vectors, k)
 
     def retrieve(self, example_ids: Sequence[int], with_vectors: bool = False) -> list[StoredPoint]:
         self._refuse()

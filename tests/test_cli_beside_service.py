@@ -84,23 +84,44 @@ def test_calibrate_beside_the_service_fits_as_the_service_would(service: Service
     memory = service.memories.get(TENANT)
     assert memory.model is not None and memory.model.calibration_id == beside["calibration_id"]
 
-    # The neighbours found exactly in the CLI are the ones the service's index finds.
+    # The neighbours the CLI found by exact search over SQL are the ones the service's index finds.
     own = service.calibration.fit(TENANT)
     assert (own["rows"], own["rows_by_kind"]) == (beside["rows"], beside["rows_by_kind"])
     assert own["suggest_threshold"] == pytest.approx(beside["suggest_threshold"], abs=1e-3)
     assert own["auto_threshold"] == pytest.approx(beside["auto_threshold"], abs=1e-3)
 
 
-@pytest.mark.parametrize(
-    "args",
-    [["match", "door code?"], ["search", "door code?"], ["index", "verify"], ["demo"]],
-)
-def test_commands_that_need_the_index_say_so_in_one_line(service: Services, args: list[str]) -> None:
+def test_match_search_and_a_dry_run_beside_the_service_search_sql_exactly(
+    service: Services, tmp_path: Path
+) -> None:
+    path, _ = pairs_file(tmp_path)
+    assert runner.invoke(cli, ["import", "pairs", str(path), "--no-discover"]).exit_code == 0
+    question = DEMO_HISTORY[1][0][-1]  # a Dartmouth door code question
+
+    # Found before the service has indexed anything: the command searched SQL itself.
+    matched = runner.invoke(cli, ["match", question, "--json"])
+    assert matched.exit_code == 0, matched.output
+    assert json.loads(matched.stdout)["reply"] == DEMO_HISTORY[1][1]
+    searched = runner.invoke(cli, ["search", question, "--limit", "3"])
+    assert searched.exit_code == 0, searched.output
+    assert DEMO_HISTORY[1][1] in searched.stdout
+
+    BackgroundWorkers(service).run_once()
+    assert service.matcher.match(TENANT, question).pattern_id == json.loads(matched.stdout)["pattern_id"]
+
+    exported = tmp_path / "patterns.json"
+    assert runner.invoke(cli, ["patterns", "export", "-o", str(exported)]).exit_code == 0
+    dry_run = runner.invoke(cli, ["patterns", "import", str(exported)])
+    assert dry_run.exit_code == 0, dry_run.output
+    assert json.loads(dry_run.stdout)["dry_run"] is True
+
+
+@pytest.mark.parametrize("args", [["index", "verify"], ["demo"]])
+def test_commands_that_need_the_index_itself_say_so_in_one_line(service: Services, args: list[str]) -> None:
     result = runner.invoke(cli, args)
     assert result.exit_code == 1
     message = result.stderr.strip()
     assert message.count("\n") == 0 and "already open" in message and "needs the index" in message
-    assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
 def test_reindex_beside_the_service_is_done_by_it(service: Services, tmp_path: Path) -> None:

@@ -213,6 +213,17 @@ def test_a_held_index_can_be_left_to_its_holder(fast_dir: Path) -> None:
         with pytest.raises(IndexHeldElsewhere, match="already open"):
             call()
     assert not stand_in.optimize_due() and not stand_in.optimize_if_due()
+    # Given the examples (as the service layer gives them from SQL), it searches them exactly.
+    vectors = unit_vectors(5, seed=9)
+    asked: list[tuple[str, tuple[str, ...]]] = []
+
+    def neighbours(tenant: str, statuses: object) -> ExactNeighbours:
+        asked.append((tenant, tuple(statuses)))  # type: ignore[arg-type]
+        return ExactNeighbours(vectors, range(10, 15), [1, 1, 2, 2, 3])
+
+    stand_in.serve_searches_from(neighbours)
+    hits = stand_in.search(vectors[3], "t", 2)
+    assert hits[0].example_id == 13 and hits[0].pattern_id == 2 and asked == [("t", ("active", "gold"))]
     stand_in.close()
     holder.upsert(make_points(unit_vectors(2)))  # the holder is untouched
     assert holder.count() == 2
@@ -339,3 +350,15 @@ def test_optimize_if_due_leaves_the_graph_to_a_rebuild_under_way(fast_dir: Path)
     rebuild.abort()
     assert store.optimize_if_due() is True
     store.close()
+
+
+def test_exact_neighbours_score_a_few_queries_at_a_time_on_large_sets(monkeypatch: pytest.MonkeyPatch) -> None:
+    vectors, queries = unit_vectors(400, seed=6), unit_vectors(25, seed=7)
+    index = ExactNeighbours(vectors, range(400), [i % 7 for i in range(400)])
+    whole = index.search_batch(queries, 5)
+    monkeypatch.setattr("indexer.exact._MAX_SCORES", 1200)  # three queries per pass
+    chunked = index.search_batch(queries, 5)
+    assert len(chunked) == len(whole) == 25
+    for mine, theirs in zip(chunked, whole, strict=True):
+        assert [h.example_id for h in mine] == [h.example_id for h in theirs]
+        assert np.allclose([h.score for h in mine], [h.score for h in theirs], atol=1e-5)

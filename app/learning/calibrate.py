@@ -16,7 +16,6 @@ from app.config import Settings
 from app.db import session_scope
 from app.learning.calibration import (
     FeedbackRow,
-    SearchFn,
     build_calibration_set,
     choose_thresholds,
     expected_calibration_error,
@@ -24,10 +23,9 @@ from app.learning.calibration import (
 from app.learning.loader import active_examples
 from app.learning.memory import MemoryRegistry
 from app.learning.model import ConfidenceModel, PatternStatsView
-from app.models import Calibration, Example
+from app.models import Calibration
 from embeddings.base import Embedder
-from indexer.exact import ExactNeighbours
-from indexer.store import Hit, VectorStore
+from indexer.store import VectorStore
 
 log = logging.getLogger(__name__)
 
@@ -54,27 +52,6 @@ class CalibrationService:
         self.memories = memories
         self.settings = settings
 
-    def _neighbours(self, tenant: str, examples: Sequence[Example], vectors: np.ndarray) -> SearchFn:
-        """How the fit finds each example's neighbours: the index, or exactly here.
-
-        Exact search over the examples just read is what the index would return, and the only
-        way when another process holds the embedded index (a `pls calibrate` or `pls import`
-        beside a running service).
-        """
-        if self.store.held_elsewhere:
-            return ExactNeighbours(
-                vectors,
-                [e.id for e in examples],
-                [e.pattern_id for e in examples],
-                [e.status for e in examples],
-                [e.quality for e in examples],
-            ).search_batch
-
-        def search(queries: np.ndarray, limit: int) -> list[list[Hit]]:
-            return self.store.search_batch(queries, tenant, limit)
-
-        return search
-
     def fit(self, tenant: str) -> dict[str, Any]:
         """Fit, store and activate a new confidence model; returns its summary."""
         started = time.perf_counter()
@@ -89,7 +66,9 @@ class CalibrationService:
         example_ids = np.array([e.id for e in examples], dtype=np.int64)
         k = self.settings.k
 
-        search = self._neighbours(tenant, examples, vectors)
+        def search(queries: np.ndarray, limit: int) -> list:  # type: ignore[type-arg]
+            return self.store.search_batch(queries, tenant, limit)
+
         cal = build_calibration_set(
             vectors,
             pattern_ids,
