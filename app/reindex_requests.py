@@ -75,19 +75,33 @@ def _set(engine: Engine, request_id: int, expected: str, **values: object) -> bo
 
 
 def cancel_unclaimed(engine: Engine, request_id: int) -> bool:
-    """Withdraw a request nobody has claimed; False if a service took it meanwhile."""
-    return _set(engine, request_id, "requested", status="cancelled", finished_at=utcnow())
+    """Withdraw a request no service has ever claimed; False if one took it meanwhile."""
+    with session_scope(engine) as session:
+        moved = session.exec(  # type: ignore[call-overload]
+            update(ReindexRequest)
+            .where(
+                col(ReindexRequest.id) == request_id,
+                col(ReindexRequest.status) == "requested",
+                col(ReindexRequest.heartbeat_at).is_(None),
+            )
+            .values(status="cancelled", finished_at=utcnow())
+        )
+        return bool(moved.rowcount == 1)
 
 
 def fail_if_silent(engine: Engine, request_id: int, silent_s: float) -> bool:
-    """Mark a running request failed if its service gave no sign of life for `silent_s`."""
+    """Mark a request failed if the service that took it gave no sign of life for `silent_s`.
+
+    That service may be rebuilding it, or waiting to (it puts the request back each round
+    while a graph build of its own is under way): either way each round marks it alive.
+    """
     cutoff = utcnow() - timedelta(seconds=silent_s)
     with session_scope(engine) as session:
         moved = session.exec(  # type: ignore[call-overload]
             update(ReindexRequest)
             .where(
                 col(ReindexRequest.id) == request_id,
-                col(ReindexRequest.status) == "running",
+                col(ReindexRequest.status).in_(["requested", "running"]),
                 col(ReindexRequest.heartbeat_at) < cutoff,
             )
             .values(status="failed", error=f"{SILENT} for {silent_s:.0f} s", finished_at=utcnow())
@@ -135,6 +149,7 @@ def reindex_through_holder(
     say(f"the vector index is held by a running service: it rebuilds it (reindex request {request_id})")
     deadline = time.monotonic() + claim_timeout_s
     next_progress = time.monotonic() + PROGRESS_EVERY_S
+    waiting_said = False
     while True:
         request = request_status(engine, request_id)
         if request.status == "done":
@@ -150,8 +165,11 @@ def reindex_through_holder(
                 f"no service took up the request within {claim_timeout_s:.0f} s; the process holding"
                 " the index may not be a service (or it is stuck): try again once it is free"
             )
-        if request.status == "running" and fail_if_silent(engine, request_id, silent_s):
+        if request.heartbeat_at is not None and fail_if_silent(engine, request_id, silent_s):
             continue  # reported as failed on the next read
+        if request.status == "requested" and request.heartbeat_at is not None and not waiting_said:
+            say("the service is finishing a search graph build first")
+            waiting_said = True
         if request.status == "running" and time.monotonic() >= next_progress:
             written, total = _rebuilt_so_far(engine)
             say(f"reindex: {written}/{total} examples written")
@@ -203,7 +221,7 @@ class ReindexRequests:
         try:
             written = reindex_all(self.services, fresh=fresh, log_line=log.info)
         except IndexBusy:  # a graph build is under way: the next upkeep round tries again
-            _set(engine, request_id, "running", status="requested", started_at=None)
+            _set(engine, request_id, "running", status="requested", started_at=None, heartbeat_at=utcnow())
             return
         except Exception as error:
             if self._stopping:

@@ -16,6 +16,7 @@ from app.models import ReindexRequest
 from app.reindex_requests import (
     ReindexNotDone,
     ReindexRequests,
+    cancel_unclaimed,
     claim_next,
     fail_if_silent,
     reindex_through_holder,
@@ -82,7 +83,42 @@ def test_a_busy_index_puts_the_request_back_for_the_next_round(services, monkeyp
     requests = ReindexRequests(services)
     requests.run_due()
     requests.wait(60)
-    assert request_status(services.engine, request_id).status == "requested"
+    request = request_status(services.engine, request_id)
+    assert request.status == "requested" and request.heartbeat_at is not None
+    assert not cancel_unclaimed(services.engine, request_id)  # a service has it in hand
+
+
+def test_the_command_waits_while_the_service_finishes_a_graph_build(services, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    real_begin = services.store.begin_rebuild
+    busy_rounds = [3]
+
+    def busy_at_first(resume: str | None = None):  # type: ignore[no-untyped-def]
+        if busy_rounds[0] > 0:
+            busy_rounds[0] -= 1
+            raise IndexBusy("a rebuild or optimize is already running")
+        return real_begin(resume=resume)
+
+    monkeypatch.setattr(services.store, "begin_rebuild", busy_at_first)
+    requests = ReindexRequests(services)
+    stop = threading.Event()
+
+    def upkeep() -> None:
+        while not stop.wait(0.05):
+            requests.run_due()
+            requests.wait(60)
+
+    loop = threading.Thread(target=upkeep, daemon=True)
+    loop.start()
+    said: list[str] = []
+    try:
+        written = reindex_through_holder(
+            services.engine, False, claim_timeout_s=0.05, silent_s=60, poll_s=0.01, say=said.append
+        )
+    finally:
+        stop.set()
+        loop.join()
+    assert written == 2 and busy_rounds == [0]
+    assert any("graph build" in line for line in said)
 
 
 def test_a_failed_rebuild_reaches_the_command(services, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -91,20 +127,23 @@ def test_a_failed_rebuild_reaches_the_command(services, monkeypatch) -> None:  #
 
     monkeypatch.setattr("app.reindex_requests.reindex_all", broken)
     requests = ReindexRequests(services)
+    stop = threading.Event()
 
-    def upkeep() -> None:  # the service's loop, a few rounds
-        for _ in range(200):
+    def upkeep() -> None:  # the service's loop
+        while not stop.wait(0.01):
             requests.run_due()
             requests.wait(60)
-            time.sleep(0.01)
 
     loop = threading.Thread(target=upkeep, daemon=True)
     loop.start()
-    with pytest.raises(ReindexNotDone, match="rebuild failed: No space left on device"):
-        reindex_through_holder(
-            services.engine, False, claim_timeout_s=30, silent_s=60, poll_s=0.01, say=lambda _: None
-        )
-    loop.join()
+    try:
+        with pytest.raises(ReindexNotDone, match="rebuild failed: No space left on device"):
+            reindex_through_holder(
+                services.engine, False, claim_timeout_s=30, silent_s=60, poll_s=0.01, say=lambda _: None
+            )
+    finally:
+        stop.set()
+        loop.join()
 
 
 def test_a_rebuild_cut_short_by_shutdown_says_how_to_resume(services, monkeypatch) -> None:  # type: ignore[no-untyped-def]
