@@ -50,9 +50,19 @@ def serve(
     import uvicorn
 
     from app.main import create_app
+    from indexer.edge_files import held_elsewhere
 
+    settings = get_settings()
+    if not settings.qdrant_url and held_elsewhere(settings.resolved_qdrant_path):
+        typer.echo(
+            f"error: the vector index under {settings.resolved_qdrant_path} is open in another process,"
+            " such as another `pls serve`: one service holds an embedded index (with PLS_QDRANT_URL,"
+            " replicas share a Qdrant server)",
+            err=True,
+        )
+        raise typer.Exit(1)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(create_app(get_settings()), host=host, port=port)
+    uvicorn.run(create_app(settings), host=host, port=port)
 
 
 @cli.command()

@@ -110,6 +110,17 @@ def lock(root: Path) -> IO[str]:
     return handle
 
 
+def held_elsewhere(root: Path) -> bool:
+    """Whether another store holds the directory's lock now (a check only: nothing is taken)."""
+    if not (root / LOCK).exists():
+        return False
+    try:
+        unlock(lock(root))
+    except IndexHeldElsewhere:
+        return True
+    return False
+
+
 def unlock(handle: IO[str]) -> None:
     """Release the directory lock taken by `lock`."""
     fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

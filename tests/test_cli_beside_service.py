@@ -138,3 +138,10 @@ def test_reindex_beside_the_service_is_done_by_it(service: Services, tmp_path: P
     assert "rebuilds it" in result.stderr and result.stdout.strip() == f"reindexed {n} examples"
     assert service.store.generation != before and service.store.count(TENANT) == n
     assert service.matcher.match(TENANT, DEMO_HISTORY[0][0][-1]).reply == DEMO_HISTORY[0][1]
+
+
+def test_a_second_service_on_the_same_index_says_so_in_one_line(service: Services) -> None:
+    result = runner.invoke(cli, ["serve", "--port", "8999"])
+    assert result.exit_code == 1
+    message = result.stderr.strip()
+    assert message.count("\n") == 0 and "open in another process" in message and "pls serve" in message

@@ -25,6 +25,7 @@ from indexer import (
     IndexPoint,
     SubprocessOptimizer,
     build_store,
+    edge_files,
     optimize_in_process,
 )
 from indexer.edge_optimize import OptimizeCancelled
@@ -196,7 +197,9 @@ def test_second_store_on_the_same_directory_is_refused(fast_dir: Path) -> None:
 
 
 def test_a_held_index_can_be_left_to_its_holder(fast_dir: Path) -> None:
+    assert not edge_files.held_elsewhere(fast_dir / "idx")  # nothing there yet
     holder = EdgeStore(fast_dir / "idx", DIM)
+    assert edge_files.held_elsewhere(fast_dir / "idx")
     stand_in = build_store(url=None, api_key=None, path=fast_dir / "idx", dim=DIM, held_elsewhere_ok=True)
     assert isinstance(stand_in, HeldElsewhereStore) and stand_in.held_elsewhere and not holder.held_elsewhere
     calls = [
@@ -228,6 +231,7 @@ def test_a_held_index_can_be_left_to_its_holder(fast_dir: Path) -> None:
     holder.upsert(make_points(unit_vectors(2)))  # the holder is untouched
     assert holder.count() == 2
     holder.close()
+    assert not edge_files.held_elsewhere(fast_dir / "idx")
     # Once the holder is gone, the directory opens normally again.
     reopened = build_store(url=None, api_key=None, path=fast_dir / "idx", dim=DIM, held_elsewhere_ok=True)
     assert isinstance(reopened, EdgeStore) and reopened.count() == 2
