@@ -9,7 +9,8 @@ outage loses nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Sequence
 
 import numpy as np
 from sqlalchemy import Engine, delete, func
@@ -17,6 +18,7 @@ from sqlmodel import Session, col, select
 
 from app.db import session_scope
 from app.models import Example, IndexOutbox, OutboxOp
+from app.models.revisions import revision_of
 from embeddings.base import Embedder
 from indexer.exact import ExactNeighbours
 from indexer.store import IndexPoint, VectorStore
@@ -44,30 +46,47 @@ def to_points(examples: Sequence[Example], vectors: Sequence[np.ndarray]) -> lis
     ]
 
 
-def sql_neighbours(engine: Engine, embedder: Embedder) -> Callable[[str, Sequence[str]], ExactNeighbours]:
+class SqlNeighbours:
     """Exact search over a tenant's examples as SQL holds them, for a process without the index.
 
-    Read afresh for every search, so what the process itself just learned is found too; the
-    vectors come through the embedding cache, which holds every learned text.
+    A tenant's examples are read and embedded (through the cache) once per memory revision of
+    the tenant, which every change to its examples moves: a calibration's repeated searches
+    reuse them, and what this process itself has just learned is found too.
     """
 
-    def neighbours(tenant: str, statuses: Sequence[str]) -> ExactNeighbours:
-        with Session(engine) as session:
+    def __init__(self, engine: Engine, embedder: Embedder) -> None:
+        self.engine = engine
+        self.embedder = embedder
+        self._lock = threading.Lock()
+        self._loaded: dict[tuple[str, tuple[str, ...]], tuple[int, ExactNeighbours]] = {}
+
+    def __call__(self, tenant: str, statuses: Sequence[str]) -> ExactNeighbours:
+        key = (tenant, tuple(statuses))
+        with self._lock, Session(self.engine) as session:
+            # Read before the rows: a change committed in between only makes the next call reload.
+            revision = revision_of(session, tenant)
+            loaded = self._loaded.get(key)
+            if loaded is not None and loaded[0] == revision:
+                return loaded[1]
             examples = session.exec(
                 select(Example)
                 .where(Example.tenant == tenant, col(Example.status).in_(list(statuses)))
                 .order_by(col(Example.id))
             ).all()
-        vectors = embedder.embed([e.text for e in examples]) if examples else np.zeros((0, embedder.dim))
-        return ExactNeighbours(
-            vectors,
-            [e.id for e in examples],
-            [e.pattern_id for e in examples],
-            [e.status for e in examples],
-            [e.quality for e in examples],
-        )
-
-    return neighbours
+            vectors = (
+                self.embedder.embed([e.text for e in examples])
+                if examples
+                else np.zeros((0, self.embedder.dim))
+            )
+            neighbours = ExactNeighbours(
+                vectors,
+                [e.id for e in examples],
+                [e.pattern_id for e in examples],
+                [e.status for e in examples],
+                [e.quality for e in examples],
+            )
+            self._loaded[key] = (revision, neighbours)
+            return neighbours
 
 
 class IndexWriter:

@@ -13,7 +13,7 @@ from app.db import make_engine, migrate
 from app.flow.live import LiveHub
 from app.flow.worker import LiveFlow
 from app.governance.service import GovernanceService
-from app.indexing import IndexWriter, sql_neighbours
+from app.indexing import IndexWriter, SqlNeighbours
 from app.learning.calibrate import CalibrationService
 from app.learning.decision_log import DecisionLog
 from app.learning.feedback import calibration_rows
@@ -100,7 +100,7 @@ def build_services(
         held_elsewhere_ok=index_held_elsewhere_ok,
     )
     if isinstance(store, HeldElsewhereStore):
-        store.serve_searches_from(sql_neighbours(engine, embedder))
+        store.serve_searches_from(SqlNeighbours(engine, embedder))
     loader = MemoryLoader(engine, embedder)
     memories = MemoryRegistry(loader)
     index_writer = IndexWriter(engine, store, embedder)

@@ -209,3 +209,26 @@ def test_a_revision_that_went_back_is_a_change_too(engine: Engine, memories: Mem
     with session_scope(engine) as session:  # a database restored from an older backup
         session.execute(update(Tenant).where(Tenant.id == TENANT).values(memory_revision=memory.revision - 1))
     assert drop_changed_memories(engine, memories) == [TENANT]
+
+
+def test_exact_search_from_sql_reads_a_tenant_again_only_when_its_revision_moved(
+    engine: Engine, fake_embedder: FakeEmbedder
+) -> None:
+    from app.indexing import SqlNeighbours
+
+    pattern = seed(engine)
+    neighbours = SqlNeighbours(engine, fake_embedder)
+    query = fake_embedder.embed(["when do you open"])
+    first = neighbours(TENANT, ("active", "gold")).search_batch(query, 5)
+    embedded = fake_embedder.texts_embedded
+    assert neighbours(TENANT, ("active", "gold")).search_batch(query, 5) == first
+    assert fake_embedder.texts_embedded == embedded  # the same revision: nothing read again
+
+    with session_scope(engine) as session:  # e.g. a learn by this very process
+        session.add(
+            Example(
+                tenant=TENANT, pattern_id=pattern, text="open today?", reply="We open at 9.", text_hash="h2"
+            )
+        )
+    hits = neighbours(TENANT, ("active", "gold")).search_batch(query, 5)[0]
+    assert len(hits) == 2 and fake_embedder.texts_embedded > embedded
