@@ -13,7 +13,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, timedelta
+from typing import Any
 
 from sqlalchemy import Engine, update
 from sqlmodel import Session, col, func, select
@@ -27,7 +28,7 @@ from indexer.store import IndexBusy
 log = logging.getLogger(__name__)
 
 PROGRESS_EVERY_S = 5.0
-SILENT = "the service stopped answering during the rebuild: `pls reindex` resumes it"
+RESUME = "`pls reindex` resumes it"
 
 
 class ReindexNotDone(RuntimeError):
@@ -45,30 +46,32 @@ def request_reindex(engine: Engine, fresh: bool = False) -> int:
 
 def claim_next(engine: Engine) -> ReindexRequest | None:
     """Take the oldest waiting request for this process, or None if there is none."""
-    with Session(engine, expire_on_commit=False) as session:
+    with Session(engine) as session:
         waiting = session.exec(
             select(ReindexRequest)
             .where(ReindexRequest.status == "requested")
             .order_by(col(ReindexRequest.id))
             .limit(1)
         ).first()
-        if waiting is None:
-            return None
-        # Conditional, so of two services (or a command cancelling it) exactly one wins.
-        claimed = session.exec(  # type: ignore[call-overload]
-            update(ReindexRequest)
-            .where(col(ReindexRequest.id) == waiting.id, col(ReindexRequest.status) == "requested")
-            .values(status="running", started_at=utcnow(), heartbeat_at=utcnow())
-        )
-        session.commit()
-        return waiting if claimed.rowcount == 1 else None
+    if waiting is None:
+        return None
+    # Conditional, so of two services (or a command cancelling it) exactly one wins.
+    now = utcnow()
+    if _move(engine, int(waiting.id or 0), ["requested"], status="running", started_at=now, heartbeat_at=now):
+        return waiting
+    return None
 
 
-def _set(engine: Engine, request_id: int, expected: str, **values: object) -> bool:
+def _move(engine: Engine, request_id: int, statuses: list[str], *when: Any, **values: object) -> bool:
+    """Update the request only while it is in one of `statuses` (and `when` holds); True if it was.
+
+    Every change of a request is made this way, so a command and a service racing to move the
+    same request cannot both succeed.
+    """
     with session_scope(engine) as session:
         moved = session.exec(  # type: ignore[call-overload]
             update(ReindexRequest)
-            .where(col(ReindexRequest.id) == request_id, col(ReindexRequest.status) == expected)
+            .where(col(ReindexRequest.id) == request_id, col(ReindexRequest.status).in_(statuses), *when)
             .values(**values)
         )
         return bool(moved.rowcount == 1)
@@ -76,17 +79,8 @@ def _set(engine: Engine, request_id: int, expected: str, **values: object) -> bo
 
 def cancel_unclaimed(engine: Engine, request_id: int) -> bool:
     """Withdraw a request no service has ever claimed; False if one took it meanwhile."""
-    with session_scope(engine) as session:
-        moved = session.exec(  # type: ignore[call-overload]
-            update(ReindexRequest)
-            .where(
-                col(ReindexRequest.id) == request_id,
-                col(ReindexRequest.status) == "requested",
-                col(ReindexRequest.heartbeat_at).is_(None),
-            )
-            .values(status="cancelled", finished_at=utcnow())
-        )
-        return bool(moved.rowcount == 1)
+    unclaimed = col(ReindexRequest.heartbeat_at).is_(None)
+    return _move(engine, request_id, ["requested"], unclaimed, status="cancelled", finished_at=utcnow())
 
 
 def fail_if_silent(engine: Engine, request_id: int, silent_s: float) -> bool:
@@ -95,18 +89,27 @@ def fail_if_silent(engine: Engine, request_id: int, silent_s: float) -> bool:
     That service may be rebuilding it, or waiting to (it puts the request back each round
     while a graph build of its own is under way): either way each round marks it alive.
     """
-    cutoff = utcnow() - timedelta(seconds=silent_s)
-    with session_scope(engine) as session:
-        moved = session.exec(  # type: ignore[call-overload]
-            update(ReindexRequest)
-            .where(
-                col(ReindexRequest.id) == request_id,
-                col(ReindexRequest.status).in_(["requested", "running"]),
-                col(ReindexRequest.heartbeat_at) < cutoff,
-            )
-            .values(status="failed", error=f"{SILENT} for {silent_s:.0f} s", finished_at=utcnow())
-        )
-        return bool(moved.rowcount == 1)
+    silent = col(ReindexRequest.heartbeat_at) < utcnow() - timedelta(seconds=silent_s)
+    error = f"the service stopped answering during the rebuild for {silent_s:.0f} s: {RESUME}"
+    return _move(
+        engine,
+        request_id,
+        ["requested", "running"],
+        silent,
+        status="failed",
+        error=error,
+        finished_at=utcnow(),
+    )
+
+
+def _silent_for(request: ReindexRequest, silent_s: float) -> bool:
+    """Whether the row as read shows no sign of life for `silent_s` (then it is checked in SQL)."""
+    beat = request.heartbeat_at
+    if beat is None:
+        return False
+    if beat.tzinfo is None:  # SQLite gives back naive UTC
+        beat = beat.replace(tzinfo=UTC)
+    return beat < utcnow() - timedelta(seconds=silent_s)
 
 
 def request_status(engine: Engine, request_id: int) -> ReindexRequest:
@@ -165,7 +168,7 @@ def reindex_through_holder(
                 f"no service took up the request within {claim_timeout_s:.0f} s; the process holding"
                 " the index may not be a service (or it is stuck): try again once it is free"
             )
-        if request.heartbeat_at is not None and fail_if_silent(engine, request_id, silent_s):
+        if _silent_for(request, silent_s) and fail_if_silent(engine, request_id, silent_s):
             continue  # reported as failed on the next read
         if request.status == "requested" and request.heartbeat_at is not None and not waiting_said:
             say("the service is finishing a search graph build first")
@@ -195,14 +198,14 @@ class ReindexRequests:
         """Start the oldest waiting request unless one is already running (then say it still is)."""
         if self.busy:
             if self._request_id is not None:
-                _set(self.services.engine, self._request_id, "running", heartbeat_at=utcnow())
+                _move(self.services.engine, self._request_id, ["running"], heartbeat_at=utcnow())
             return
         request = claim_next(self.services.engine)
         if request is None:
             return
         self._request_id = int(request.id or 0)
         self._thread = threading.Thread(
-            target=self._run, args=(int(request.id or 0), request.fresh), name="pls-reindex", daemon=True
+            target=self._run, args=(self._request_id, request.fresh), name="pls-reindex", daemon=True
         )
         self._thread.start()
 
@@ -221,15 +224,15 @@ class ReindexRequests:
         try:
             written = reindex_all(self.services, fresh=fresh, log_line=log.info)
         except IndexBusy:  # a graph build is under way: the next upkeep round tries again
-            _set(engine, request_id, "running", status="requested", started_at=None, heartbeat_at=utcnow())
+            _move(engine, request_id, ["running"], status="requested", started_at=None, heartbeat_at=utcnow())
             return
         except Exception as error:
             if self._stopping:
-                reason = "the service stopped during the rebuild: `pls reindex` resumes it"
+                reason = f"the service stopped during the rebuild: {RESUME}"
             else:
                 log.exception("reindex request %d failed", request_id)
                 reason = str(error)[:500]
-            _set(engine, request_id, "running", status="failed", error=reason, finished_at=utcnow())
+            _move(engine, request_id, ["running"], status="failed", error=reason, finished_at=utcnow())
             return
-        _set(engine, request_id, "running", status="done", written=written, finished_at=utcnow())
+        _move(engine, request_id, ["running"], status="done", written=written, finished_at=utcnow())
         log.info("reindex request %d: %d examples written", request_id, written)
