@@ -111,6 +111,20 @@ class IndexWriter:
         self.clear(ids)
         return True
 
+    def move_now(self, moved: dict[int, list[int]]) -> bool:
+        """Try the payload update for examples just moved to other patterns ({pattern: example
+        ids}); False leaves it to the outbox rows written with the move."""
+        if self.store.held_elsewhere:  # the process holding the index flushes the outbox
+            return False
+        try:
+            for pattern_id, example_ids in moved.items():
+                self.store.set_payload(example_ids, pattern_id=pattern_id)
+            self.clear(sum(moved.values(), []))
+        except Exception as error:
+            log.warning("index payload update after merge deferred: %s", error)
+            return False
+        return True
+
     def flush_outbox(self, batch_size: int = 500) -> int:
         """Retry pending index writes, oldest first; returns how many were applied."""
         if self.store.held_elsewhere:

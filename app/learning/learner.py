@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -19,8 +18,6 @@ from app.models import Decision, Example, ExampleStatus, Pattern, PatternStatus,
 from app.privacy import mask_pii
 from app.text import clean_text, fingerprint
 from embeddings.base import Embedder
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -259,14 +256,7 @@ class Learner:
                 if dropped is not None:
                     memory.patterns[keep].absorb(dropped)
         self.memories.settle(tenant, memory)
-        if self.index_writer.store.held_elsewhere:  # its holder applies the outbox rows
-            return mapping
-        try:
-            for keep, example_ids in moved.items():
-                self.index_writer.store.set_payload(example_ids, pattern_id=keep)
-            self.index_writer.clear(sum(moved.values(), []))
-        except Exception as error:  # the outbox rows written with the move will retry it
-            log.warning("index payload update after merge deferred: %s", error)
+        self.index_writer.move_now(moved)
         return mapping
 
     def _apply_merges(self, tenant: str, mapping: dict[int, int]) -> dict[int, list[int]]:
