@@ -90,7 +90,7 @@ def test_a_busy_index_puts_the_request_back_for_the_next_round(services, monkeyp
 
 def test_the_command_waits_while_the_service_finishes_a_graph_build(services, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     real_begin = services.store.begin_rebuild
-    busy_rounds = [3]
+    busy_rounds = [20]  # about 1 s of rounds: well past the command's claim deadline
 
     def busy_at_first(resume: str | None = None):  # type: ignore[no-untyped-def]
         if busy_rounds[0] > 0:
@@ -112,7 +112,7 @@ def test_the_command_waits_while_the_service_finishes_a_graph_build(services, mo
     said: list[str] = []
     try:
         written = reindex_through_holder(
-            services.engine, False, claim_timeout_s=0.05, silent_s=60, poll_s=0.01, say=said.append
+            services.engine, False, claim_timeout_s=0.5, silent_s=60, poll_s=0.01, say=said.append
         )
     finally:
         stop.set()
