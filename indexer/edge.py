@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,7 @@ from indexer.edge_config import (
 )
 from indexer.edge_live import LiveShard
 from indexer.edge_optimize import Optimizer, SubprocessOptimizer
+from indexer.edge_payloads import PayloadMirror
 from indexer.store import SEARCHABLE_STATUSES, Hit, IndexBusy, IndexPoint, Rebuild, StoredPoint, VectorStore
 
 _BATCH = 1024
@@ -68,17 +69,19 @@ class EdgeStore(VectorStore):
 
     # -- writes --------------------------------------------------------------------------
 
-    def _apply(self, op: qe.UpdateOperation) -> None:
+    def _apply(self, op: qe.UpdateOperation, mirror: Callable[[PayloadMirror], None]) -> None:
+        """Write to the live shard, then make the same change to its payloads in memory."""
         with self._writes:
-            with self._live.using() as shard:
-                shard.update(op)
+            with self._live.using_generation() as live:
+                live.shard.update(op)
+                mirror(live.payloads)
             if self._journal is not None:
                 self._journal.append(op)
 
     def upsert(self, points: Sequence[IndexPoint]) -> None:
         """Insert or replace points in the live shard."""
-        for op in _upsert_ops(points, self.dim):
-            self._apply(op)
+        for batch, op in _upsert_ops(points, self.dim):
+            self._apply(op, lambda payloads, batch=batch: payloads.upserted(batch))
 
     def set_payload(
         self,
@@ -94,13 +97,18 @@ class EdgeStore(VectorStore):
             return
         # By filter, because the id-list form fails on an unknown id after updating the rest.
         selector = qe.Filter(must=[qe.HasIdCondition({schema.point_id(i) for i in example_ids})])
-        self._apply(qe.UpdateOperation.set_payload_by_filter(selector, update))
+        self._apply(
+            qe.UpdateOperation.set_payload_by_filter(selector, update),
+            lambda payloads: payloads.changed(
+                example_ids, pattern_id=pattern_id, status=status, quality=quality
+            ),
+        )
 
     def delete(self, example_ids: Sequence[int]) -> None:
         """Remove points; unknown ids are ignored."""
         if example_ids:
             ids: list[qe.PointId] = [schema.point_id(i) for i in example_ids]
-            self._apply(qe.UpdateOperation.delete_points(ids))
+            self._apply(qe.UpdateOperation.delete_points(ids), lambda payloads: payloads.deleted(example_ids))
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -115,20 +123,26 @@ class EdgeStore(VectorStore):
         rows = codec.query_rows(vectors, self.dim)
         if k <= 0 or not statuses:
             return [[] for _ in rows]
-        flt = searchable_filter(tenant, list(statuses))
-        requests = [
-            qe.QueryRequest(
-                limit=k,
-                query=qe.Query.Nearest(row),
-                filter=flt,
-                with_payload=codec.HIT_FIELDS,
-                params=self.search_params,
+        wanted = frozenset(statuses)
+        with self._live.using_generation() as live:
+            # Only the conditions some point of the shard fails (see edge_census), and no
+            # payload: the store's copy of it supplies the hits' fields.
+            plan = live.payloads.plan(tenant, wanted, k)
+            flt = searchable_filter(
+                tenant if plan.tenant_condition else None, wanted if plan.status_condition else None
             )
-            for row in rows
-        ]
-        with self._live.using() as shard:
-            results = shard.query_batch(qe.QueryBatchRequest(requests))
-        return [[codec.hit_of(p.payload, p.score) for p in found] for found in results]
+            requests = [
+                qe.QueryRequest(
+                    limit=plan.limit,
+                    query=qe.Query.Nearest(row),
+                    filter=flt,
+                    with_payload=False,
+                    params=self.search_params,
+                )
+                for row in rows
+            ]
+            results = live.shard.query_batch(qe.QueryBatchRequest(requests))
+            return [live.payloads.hits(found, tenant, wanted, k) for found in results]
 
     def retrieve(self, example_ids: Sequence[int], with_vectors: bool = False) -> list[StoredPoint]:
         """Read points back by example id (missing ids are left out)."""
@@ -160,6 +174,11 @@ class EdgeStore(VectorStore):
                 found.update(int((r.payload or {})[schema.EXAMPLE_ID]) for r in records)
                 if offset is None:
                     return found
+
+    def point_counts(self) -> dict[tuple[str, str], int]:
+        """Points of the live shard per (tenant, status), as the store counts them (for checks)."""
+        with self._live.using_generation() as live:
+            return live.payloads.census.counts()
 
     def stats(self) -> dict[str, int]:
         """Points, segments and HNSW-indexed vectors of the live shard."""
@@ -216,7 +235,10 @@ class EdgeStore(VectorStore):
                 for op in journal:
                     optimized.update(op)
                 optimized.flush()
-                self._live.switch(number, optimized)
+                # The copy plus the replayed writes holds exactly what the live shard holds.
+                with self._live.using_generation() as live:
+                    payloads = live.payloads
+                self._live.switch(number, optimized, payloads)
             return True
         except BaseException:
             self._journal = None
@@ -233,7 +255,12 @@ class EdgeStore(VectorStore):
             root = self._live.root
             pending = edge_files.read_rebuild(root)
             directory = edge_files.generation_dir(root, pending) if pending is not None else None
-            if pending is not None and directory is not None and directory.name == resume and directory.is_dir():
+            if (
+                pending is not None
+                and directory is not None
+                and directory.name == resume
+                and directory.is_dir()
+            ):
                 self._rebuild = EdgeRebuild(self, pending, self._live.load(directory))
                 return self._rebuild
             if directory is not None:  # a suspended rebuild nobody resumes any more
@@ -289,7 +316,7 @@ class EdgeRebuild(Rebuild):
     def upsert(self, points: Sequence[IndexPoint]) -> None:
         """Add points to the new generation."""
         shard = self._open()
-        for op in _upsert_ops(points, self._store.dim):
+        for _, op in _upsert_ops(points, self._store.dim):
             shard.update(op)
 
     def count(self) -> int:
@@ -341,14 +368,19 @@ class EdgeRebuild(Rebuild):
         self._store._finish_rebuild(self, None)
 
 
-def _upsert_ops(points: Sequence[IndexPoint], dim: int) -> Iterator[qe.UpdateOperation]:
-    """Upsert operations in batches, with vectors converted once per batch."""
+def _upsert_ops(
+    points: Sequence[IndexPoint], dim: int
+) -> Iterator[tuple[Sequence[IndexPoint], qe.UpdateOperation]]:
+    """Upsert operations in batches (with the points of each), vectors converted once per batch."""
     for start in range(0, len(points), _BATCH):
         batch = points[start : start + _BATCH]
         vectors = codec.vectors_of(batch, dim)
-        yield qe.UpdateOperation.upsert_points(
-            [
-                qe.Point(schema.point_id(p.example_id), vector, codec.payload_of(p))
-                for p, vector in zip(batch, vectors, strict=True)
-            ]
+        yield (
+            batch,
+            qe.UpdateOperation.upsert_points(
+                [
+                    qe.Point(schema.point_id(p.example_id), vector, codec.payload_of(p))
+                    for p, vector in zip(batch, vectors, strict=True)
+                ]
+            ),
         )

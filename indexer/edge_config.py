@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -113,24 +114,22 @@ def search_params(tuning: EdgeTuning, *, exact: bool = False) -> qe.SearchParams
     return qe.SearchParams(hnsw_ef=tuning.hnsw_ef, exact=exact, quantization=quantization, acorn=acorn)
 
 
-def searchable_filter(tenant: str, statuses: list[str]) -> qe.Filter:
-    """Exact-match filter: one tenant, one of the statuses."""
-    return _searchable_filter(tenant, tuple(statuses))
+def searchable_filter(tenant: str | None, statuses: Sequence[str] | None) -> qe.Filter | None:
+    """Exact-match filter: one tenant (None: any), one of the statuses (None: any)."""
+    return _searchable_filter(tenant, None if statuses is None else tuple(sorted(statuses)))
 
 
 # Building a filter costs ~60 us of Python per search; the same few are used over and over.
 @lru_cache(maxsize=4096)
-def _searchable_filter(tenant: str, statuses: tuple[str, ...]) -> qe.Filter:
-    return qe.Filter(
-        must=[
-            qe.FieldCondition(key=schema.TENANT, match=qe.MatchValue(tenant)),
-            qe.FieldCondition(key=schema.STATUS, match=qe.MatchAny(list(statuses))),
-        ]
-    )
+def _searchable_filter(tenant: str | None, statuses: tuple[str, ...] | None) -> qe.Filter | None:
+    must: list[qe.FieldCondition] = []
+    if tenant is not None:
+        must.append(qe.FieldCondition(key=schema.TENANT, match=qe.MatchValue(tenant)))
+    if statuses is not None:
+        must.append(qe.FieldCondition(key=schema.STATUS, match=qe.MatchAny(list(statuses))))
+    return qe.Filter(must=must) if must else None
 
 
 def tenant_filter(tenant: str | None) -> qe.Filter | None:
     """Exact-match filter on tenant, or None for the whole shard."""
-    if tenant is None:
-        return None
-    return qe.Filter(must=[qe.FieldCondition(key=schema.TENANT, match=qe.MatchValue(tenant))])
+    return _searchable_filter(tenant, None)

@@ -13,15 +13,17 @@ import qdrant_edge as qe
 
 from indexer import edge_files, schema
 from indexer.edge_config import EdgeTuning, payload_index_ops
+from indexer.edge_payloads import PayloadMirror
 
 
 @dataclass
-class _Generation:
-    """An open shard generation and the calls currently using it."""
+class Generation:
+    """An open shard generation, its points' payloads and the calls currently using it."""
 
     number: int
     directory: Path
     shard: qe.EdgeShard
+    payloads: PayloadMirror
     users: int = 0
     retired: bool = False
     drop: bool = False
@@ -38,12 +40,12 @@ class LiveShard:
         root.mkdir(parents=True, exist_ok=True)
         self._dir_lock = edge_files.lock(root)
         try:
-            self._live: _Generation | None = self._open()
+            self._live: Generation | None = self._open()
         except BaseException:
             edge_files.unlock(self._dir_lock)
             raise
 
-    def _open(self) -> _Generation:
+    def _open(self) -> Generation:
         number = edge_files.read_pointer(self.root)
         # Whatever is not live is a rebuild or optimize copy that a crash left half-done.
         edge_files.sweep(self.root, keep=number)
@@ -51,9 +53,11 @@ class LiveShard:
             number = 1
             shard = self.create(number)
             edge_files.write_pointer(self.root, number)
+            payloads = PayloadMirror()
         else:
             shard = self.load(edge_files.generation_dir(self.root, number))
-        return _Generation(number, edge_files.generation_dir(self.root, number), shard)
+            payloads = PayloadMirror.of_shard(shard)
+        return Generation(number, edge_files.generation_dir(self.root, number), shard, payloads)
 
     def create(self, number: int) -> qe.EdgeShard:
         """A new, empty shard for generation `number`, with its payload indexes."""
@@ -83,7 +87,7 @@ class LiveShard:
         """Directory of the live generation."""
         return self._current().directory
 
-    def _current(self) -> _Generation:
+    def _current(self) -> Generation:
         with self._lock:
             if self._live is None:
                 raise RuntimeError("EdgeStore is closed")
@@ -96,13 +100,19 @@ class LiveShard:
     @contextmanager
     def using(self) -> Iterator[qe.EdgeShard]:
         """The live shard, kept open until the caller is done even if a switch retires it."""
+        with self.using_generation() as live:
+            yield live.shard
+
+    @contextmanager
+    def using_generation(self) -> Iterator[Generation]:
+        """The live generation (shard and payloads), kept open until the caller is done."""
         with self._lock:
             live = self._live
             if live is None:
                 raise RuntimeError("EdgeStore is closed")
             live.users += 1
         try:
-            yield live.shard
+            yield live
         finally:
             with self._lock:
                 live.users -= 1
@@ -110,10 +120,16 @@ class LiveShard:
             if idle:
                 _dispose(live)
 
-    def switch(self, number: int, shard: qe.EdgeShard) -> None:
-        """Make generation `number` live: the pointer first (durable), then the in-memory handle."""
+    def switch(self, number: int, shard: qe.EdgeShard, payloads: PayloadMirror | None = None) -> None:
+        """Make generation `number` live: the pointer first (durable), then the in-memory handle.
+
+        `payloads` are the new shard's when the caller knows them already (an optimized copy
+        holds the points the live shard holds); otherwise they are read from the shard.
+        """
+        payloads = payloads if payloads is not None else PayloadMirror.of_shard(shard)
         edge_files.write_pointer(self.root, number)
-        self._replace(_Generation(number, edge_files.generation_dir(self.root, number), shard), drop=True)
+        generation = Generation(number, edge_files.generation_dir(self.root, number), shard, payloads)
+        self._replace(generation, drop=True)
 
     def close(self) -> None:
         """Close the live shard (once no call uses it) and release the directory."""
@@ -124,7 +140,7 @@ class LiveShard:
         self._replace(None, drop=False)
         edge_files.unlock(self._dir_lock)
 
-    def _replace(self, new: _Generation | None, *, drop: bool) -> None:
+    def _replace(self, new: Generation | None, *, drop: bool) -> None:
         with self._lock:
             old, self._live = self._live, new
             if old is None:
@@ -135,7 +151,7 @@ class LiveShard:
             _dispose(old)
 
 
-def _dispose(generation: _Generation) -> None:
+def _dispose(generation: Generation) -> None:
     generation.shard.close()
     if generation.drop:
         shutil.rmtree(generation.directory, ignore_errors=True)

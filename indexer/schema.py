@@ -20,9 +20,14 @@ SEARCHABLE_STATUSES: tuple[str, ...] = ("active", "gold")
 POINT_NAMESPACE = uuid.UUID("5b1c9e0e-3f0a-4d5e-9a53-6f1f2b7c8d40")
 
 
+def point_uuid(example_id: int) -> uuid.UUID:
+    """Stable, idempotent point id for an example, as the engines return it."""
+    return uuid.uuid5(POINT_NAMESPACE, f"example:{example_id}")
+
+
 def point_id(example_id: int) -> str:
-    """Stable, idempotent point id for an example."""
-    return str(uuid.uuid5(POINT_NAMESPACE, f"example:{example_id}"))
+    """Stable, idempotent point id for an example, as the engines take it."""
+    return str(point_uuid(example_id))
 
 
 # Payload fields the engines index, and how: exact-match lookups only (never full text).

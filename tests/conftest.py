@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -133,3 +135,16 @@ def api_client(services, tenant: str = "default", role: str = "admin"):  # type:
 
     key = api_key(services.engine, tenant, role)
     return TestClient(create_app(services=services), headers={"Authorization": f"Bearer {key}"})
+
+
+@pytest.fixture
+def fast_dir(tmp_path: Path) -> Iterator[Path]:
+    """A scratch directory on tmpfs when there is one: the engines fsync, and disk durability
+    is not what these tests check (a fsync costs ~0.1 s on this machine's disk)."""
+    shm = Path("/dev/shm")
+    if not (shm.is_dir() and os.access(shm, os.W_OK)):
+        yield tmp_path
+        return
+    path = Path(tempfile.mkdtemp(prefix="pls-index-", dir=shm))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

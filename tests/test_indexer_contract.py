@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -47,19 +44,6 @@ def make_points(
         IndexPoint(first_id + i, pattern_id, tenant, status, vector, quality)
         for i, vector in enumerate(vectors)
     ]
-
-
-@pytest.fixture
-def fast_dir(tmp_path: Path) -> Iterator[Path]:
-    """A scratch directory on tmpfs when there is one: the engines fsync, and disk durability
-    is not what these tests check (a fsync costs ~0.1 s on this machine's disk)."""
-    shm = Path("/dev/shm")
-    if not (shm.is_dir() and os.access(shm, os.W_OK)):
-        yield tmp_path
-        return
-    path = Path(tempfile.mkdtemp(prefix="pls-index-", dir=shm))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(params=["edge", "qdrant-local"])
@@ -134,6 +118,20 @@ def test_search_skips_voided_and_returns_gold(store: VectorStore) -> None:
     gold = store.search(vectors[1], "acme", 1)[0]
     assert (gold.example_id, gold.status) == (1, "gold")
     assert ids_of(store.search(vectors[0], "acme", 5, statuses=["voided"])) == [0]
+
+
+@pytest.mark.parametrize("voided", [5, 30])
+def test_search_skips_voided_neighbours_however_many(store: VectorStore, voided: int) -> None:
+    query = unit_vectors(1, seed=9)[0]
+    # The voided points sit right on the query, the active ones further away.
+    near = query + np.random.default_rng(3).normal(0, 0.01, (voided, DIM))
+    near = (near / np.linalg.norm(near, axis=1, keepdims=True)).astype(np.float32)
+    far = unit_vectors(200, seed=2)
+    store.upsert(make_points(near, status="voided") + make_points(far, first_id=voided))
+    expected = voided + np.argsort(-(far @ query))[:10]
+    assert ids_of(store.search(query, "acme", 10)) == expected.tolist()
+    found = store.search(query, "acme", 3, statuses=["voided"])
+    assert len(found) == 3 and all(h.example_id < voided for h in found)
 
 
 def test_search_with_no_statuses_or_zero_k_finds_nothing(store: VectorStore) -> None:

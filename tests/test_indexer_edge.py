@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -48,19 +44,6 @@ def make_points(vectors: np.ndarray, first_id: int = 0, pattern_id: int = 1) -> 
 
 def generation_dirs(root: Path) -> list[str]:
     return sorted(p.name for p in root.iterdir() if p.name.startswith("gen-"))
-
-
-@pytest.fixture
-def fast_dir(tmp_path: Path) -> Iterator[Path]:
-    """A scratch directory on tmpfs when there is one: the engines fsync, and disk durability
-    is not what these tests check (a fsync costs ~0.1 s on this machine's disk)."""
-    shm = Path("/dev/shm")
-    if not (shm.is_dir() and os.access(shm, os.W_OK)):
-        yield tmp_path
-        return
-    path = Path(tempfile.mkdtemp(prefix="pls-index-", dir=shm))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 class GatedOptimizer:
@@ -356,7 +339,9 @@ def test_optimize_if_due_leaves_the_graph_to_a_rebuild_under_way(fast_dir: Path)
     store.close()
 
 
-def test_exact_neighbours_score_a_few_queries_at_a_time_on_large_sets(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_exact_neighbours_score_a_few_queries_at_a_time_on_large_sets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     vectors, queries = unit_vectors(400, seed=6), unit_vectors(25, seed=7)
     index = ExactNeighbours(vectors, range(400), [i % 7 for i in range(400)])
     whole = index.search_batch(queries, 5)

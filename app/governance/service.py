@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine
@@ -207,7 +207,7 @@ def _as_changed(hits: list[Any], examples: dict[int | None, Example], k: int) ->
     for hit in hits:
         example = examples.get(hit.example_id)
         if example is not None:
-            hit = replace(hit, pattern_id=example.pattern_id, status=example.status)
+            hit = hit._replace(pattern_id=example.pattern_id, status=example.status)
         if hit.status in SEARCHABLE:
             out.append(hit)
     return out[:k]
