@@ -20,6 +20,8 @@ from embeddings.key_index import KeyIndex, prefixes_of
 
 # SQLite caps bound parameters per statement (999 on old builds); stay well under it.
 _CHUNK = 500
+# A lone lookup trusts a key index caught up with other writers this recently (see _caught_up).
+LONE_CATCH_UP_S = 1.0
 
 _TABLE = "embedding_rows"
 # `seq` grows with every write, so a process can read just what others stored since it last looked.
@@ -81,8 +83,15 @@ class EmbeddingCache:
     written since the index last caught up, and `seq` says from where to read.
     """
 
-    def __init__(self, path: Path, flush_size: int = 256, flush_after_s: float = 2.0) -> None:
+    def __init__(
+        self,
+        path: Path,
+        flush_size: int = 256,
+        flush_after_s: float = 2.0,
+        lone_catch_up_s: float = LONE_CATCH_UP_S,
+    ) -> None:
         self.path = Path(path)
+        self.lone_catch_up_s = lone_catch_up_s
         self.flush_size = flush_size
         self.flush_after_s = flush_after_s
         self._pending: dict[Row, bytes] = {}
@@ -93,6 +102,7 @@ class EmbeddingCache:
         self._commit_lock = threading.Lock()  # one commit at a time; held for the disk write
         self._closed = False
         self._known: dict[str, KeyIndex] = {}
+        self._caught_up_at: dict[str, float] = {}  # monotonic time of each model's last catch-up
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # One connection shared by all threads behind a lock: statements here take
         # microseconds, and WAL keeps other processes' readers and writers unblocked.
@@ -107,7 +117,10 @@ class EmbeddingCache:
 
     def get_many(self, model_id: str, texts: Sequence[str]) -> list[np.ndarray | None]:
         """The cached vector of each text, or None where it is not cached."""
-        keys = [text_key(text) for text in texts]
+        return self.get_keys(model_id, [text_key(text) for text in texts])
+
+    def get_keys(self, model_id: str, keys: Sequence[bytes]) -> list[np.ndarray | None]:
+        """The cached vector of each key (`text_key` of a text), or None where it is not cached."""
         found: dict[bytes, np.ndarray] = {}
         with self._lock:
             for key in keys:
@@ -116,7 +129,7 @@ class EmbeddingCache:
                     found[key] = np.frombuffer(blob, dtype=np.float32)
             unique = [key for key in dict.fromkeys(keys) if key not in found]
             if unique:
-                known = self._caught_up(model_id)
+                known = self._caught_up(model_id, lone=len(unique) == 1)
                 unique = [key for key in unique if key in known]
             for start in range(0, len(unique), _CHUNK):
                 chunk = unique[start : start + _CHUNK]
@@ -131,10 +144,13 @@ class EmbeddingCache:
 
     def put_many(self, model_id: str, texts: Sequence[str], vectors: np.ndarray) -> None:
         """Store one vector per text (replacing what was there); committed in batches."""
+        self.put_keys(model_id, [text_key(text) for text in texts], vectors)
+
+    def put_keys(self, model_id: str, keys: Sequence[bytes], vectors: np.ndarray) -> None:
+        """Store one vector per key (`text_key` of a text); committed in batches."""
         vectors = np.asarray(vectors, dtype=np.float32)
-        if len(vectors) != len(texts):
-            raise ValueError(f"{len(texts)} texts but {len(vectors)} vectors")
-        keys = [text_key(text) for text in texts]
+        if len(vectors) != len(keys):
+            raise ValueError(f"{len(keys)} keys but {len(vectors)} vectors")
         with self._lock:
             if not self._pending:
                 self._pending_since = time.monotonic()
@@ -186,10 +202,20 @@ class EmbeddingCache:
     def _write_rows(self, rows: list[tuple[str, bytes, bytes]]) -> None:
         self._writer.executemany(_INSERT, rows)
 
-    def _caught_up(self, model_id: str) -> KeyIndex:
-        """The model's key index, loaded on first use and brought up to date with other writers."""
-        version = int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+    def _caught_up(self, model_id: str, lone: bool = False) -> KeyIndex:
+        """The model's key index, loaded on first use and brought up to date with other writers.
+
+        A `lone` key (a live match looks up one text) uses an index caught up within the last
+        `lone_catch_up_s`: asking SQLite whether anyone wrote costs about 30 us after a model
+        run, on every match, while missing a row written meanwhile costs one model run for that
+        text, rarely. Lookups of several keys (imports, the outbox, reindex) always catch up.
+        """
         known = self._known.get(model_id)
+        now = time.monotonic()
+        if lone and known is not None and now - self._caught_up_at.get(model_id, 0.0) < self.lone_catch_up_s:
+            return known
+        self._caught_up_at[model_id] = now
+        version = int(self._conn.execute("PRAGMA data_version").fetchone()[0])
         if known is None:
             # One read transaction, so the keys and the seq they reach are the same snapshot.
             with _transaction(self._conn):
@@ -286,14 +312,16 @@ class CachedEmbedder(Embedder):
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        cached = self.cache.get_many(self.model_id, texts)
+        # Each text is hashed once, for the lookup and the write alike.
+        key_of = {text: text_key(text) for text in texts}
+        cached = self.cache.get_keys(self.model_id, [key_of[text] for text in texts])
         # A row of the wrong size can only come from a foreign writer; recompute it.
         cached = [v if v is not None and v.shape == (self.dim,) else None for v in cached]
         missing = list(dict.fromkeys(t for t, v in zip(texts, cached, strict=True) if v is None))
         fresh: dict[str, np.ndarray] = {}
         if missing:
             vectors = self.inner.embed(missing)
-            self.cache.put_many(self.model_id, missing, vectors)
+            self.cache.put_keys(self.model_id, [key_of[text] for text in missing], vectors)
             fresh = dict(zip(missing, vectors, strict=True))
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         for row, (text, vector) in enumerate(zip(texts, cached, strict=True)):

@@ -143,7 +143,7 @@ def eventually(check: Callable[[], bool], timeout_s: float = 10.0) -> bool:
 
 def test_writes_are_buffered_served_at_once_and_committed_on_close(tmp_path: Path) -> None:
     writer = EmbeddingCache(tmp_path / "c.sqlite", flush_size=10, flush_after_s=60)
-    reader = EmbeddingCache(tmp_path / "c.sqlite")
+    reader = EmbeddingCache(tmp_path / "c.sqlite", lone_catch_up_s=0)
     writer.put_many("m", ["a"], np.ones((1, 4), dtype=np.float32))
     assert writer.get_many("m", ["a"])[0] is not None
     assert reader.get_many("m", ["a"]) == [None]  # one commit per batch, not per row
@@ -160,7 +160,7 @@ def test_a_due_commit_runs_beside_callers_who_go_on_reading_and_writing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cache = EmbeddingCache(tmp_path / "c.sqlite", flush_size=2, flush_after_s=60)
-    reader = EmbeddingCache(tmp_path / "c.sqlite")
+    reader = EmbeddingCache(tmp_path / "c.sqlite", lone_catch_up_s=0)
     writing, release = threading.Event(), threading.Event()
     write_rows = cache._write_rows
 
@@ -236,7 +236,7 @@ def test_a_text_never_cached_is_known_absent_without_reading_the_file(tmp_path: 
 
 
 def test_rows_another_process_commits_are_found_after_the_index_was_loaded(tmp_path: Path) -> None:
-    reader = EmbeddingCache(tmp_path / "c.sqlite")
+    reader = EmbeddingCache(tmp_path / "c.sqlite", lone_catch_up_s=0)
     assert reader.get_many("m", ["late"]) == [None]  # loads the (empty) key index
     writer = EmbeddingCache(tmp_path / "c.sqlite", flush_size=1)
     writer.put_many("m", ["late", "later"], np.full((2, 4), 3.0, dtype=np.float32))
@@ -244,6 +244,24 @@ def test_rows_another_process_commits_are_found_after_the_index_was_loaded(tmp_p
     found = reader.get_many("m", ["later", "late", "absent"])
     np.testing.assert_array_equal(found[0], np.full(4, 3.0, dtype=np.float32))
     assert found[1] is not None and found[2] is None
+    writer.close()
+    reader.close()
+
+
+def test_a_lone_lookup_trusts_the_key_index_for_a_while_and_several_keys_catch_up(tmp_path: Path) -> None:
+    reader = EmbeddingCache(tmp_path / "c.sqlite", lone_catch_up_s=60)
+    assert reader.get_many("m", ["x"]) == [None]  # loads the (empty) key index
+    writer = EmbeddingCache(tmp_path / "c.sqlite", flush_size=1)
+    writer.put_many("m", ["x", "y"], np.ones((2, 4), dtype=np.float32))
+    writer.flush()
+    # One text (a live match) is embedded again rather than asking SQLite on every lookup...
+    assert reader.get_many("m", ["x"]) == [None]
+    # ...while several (an import, the outbox) always pick up what others wrote.
+    assert all(v is not None for v in reader.get_many("m", ["x", "y", "x"]))
+    reader.lone_catch_up_s = 0
+    writer.put_many("m", ["z"], np.ones((1, 4), dtype=np.float32))
+    writer.flush()
+    assert reader.get_many("m", ["z"])[0] is not None
     writer.close()
     reader.close()
 
@@ -286,7 +304,7 @@ def test_a_forked_child_still_commits_in_the_background(tmp_path: Path) -> None:
         code = 1
         try:
             child = EmbeddingCache(tmp_path / "child.sqlite", flush_size=1)
-            reader = EmbeddingCache(tmp_path / "child.sqlite")
+            reader = EmbeddingCache(tmp_path / "child.sqlite", lone_catch_up_s=0)
             child.put_many("m", ["after fork"], np.ones((1, 4), dtype=np.float32))
             code = 0 if eventually(lambda: reader.get_many("m", ["after fork"])[0] is not None) else 1
         finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from app.learning.head import PatternHead, fit_head, fit_with_holdouts, lbfgs
 
@@ -59,3 +60,19 @@ def test_lbfgs_minimises_a_quadratic() -> None:
         return float(((w - target) ** 2).sum()), 2 * (w - target)
 
     assert np.allclose(lbfgs(objective, np.zeros(5, dtype=np.float32), ftol=1e-12), target, atol=1e-3)
+
+
+@pytest.mark.parametrize("n", [1, 3, 50])
+def test_top_gives_the_largest_probabilities_of_predict_proba(n: int) -> None:
+    rng = np.random.default_rng(5)
+    head = PatternHead(
+        np.arange(100, 107, dtype=np.int64),
+        rng.standard_normal((16, 7)).astype(np.float32),
+        rng.standard_normal(7).astype(np.float32),
+    )
+    query = rng.standard_normal(16).astype(np.float32)
+    proba = head.predict_proba(query)[0]
+    expected = {100 + int(i): float(proba[i]) for i in np.argsort(-proba)[:n]}
+    got = head.top(query, n=n)
+    assert got.keys() == expected.keys()
+    assert list(got.values()) == pytest.approx([expected[p] for p in got], abs=1e-6)

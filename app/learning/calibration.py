@@ -11,6 +11,7 @@ import math
 from collections import ChainMap
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, cast
 
 import numpy as np
@@ -47,7 +48,7 @@ class Calibrator:
     coef: np.ndarray
     intercept: float
 
-    @property
+    @cached_property
     def columns(self) -> list[int]:
         """Positions of the used features in a full feature row."""
         return [FEATURE_INDEX[name] for name in self.feature_names]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -36,8 +37,26 @@ class PatternHead:
         return _softmax(z)
 
     def top(self, vector: np.ndarray, n: int = 10) -> dict[int, float]:
-        """The `n` most probable patterns for one query vector, as {pattern id: probability}."""
-        return top_probabilities(self.predict_proba(vector)[0], self.pattern_ids, n)
+        """The `n` most probable patterns for one query vector, as {pattern id: probability}.
+
+        The same numbers as `predict_proba`, in a few in-place steps on one row: a live match
+        runs this right after the model, when every numpy call costs several microseconds.
+        """
+        z = np.dot(np.asarray(vector, dtype=np.float32).ravel(), self.weights)
+        z += self.bias
+        z -= z.max()
+        np.exp(z, out=z)
+        z /= z.sum()
+        n = min(n, z.shape[0])
+        if n == 0:
+            return {}
+        best = np.argpartition(z, -n)[-n:].tolist()
+        ids = self._id_list
+        return {ids[i]: p for i, p in zip(best, z[best].tolist(), strict=True)}
+
+    @cached_property
+    def _id_list(self) -> list[int]:
+        return [int(i) for i in self.pattern_ids]
 
     def to_bytes(self) -> bytes:
         """Serialise to an .npz blob for storage."""

@@ -87,7 +87,7 @@ class Candidate:
     """One pattern the query might belong to, with its evidence."""
 
     pattern_id: int
-    features: np.ndarray = field(repr=False)
+    features: Sequence[float] = field(repr=False)
     hits: tuple[Hit, ...] = ()
 
     def feature_dict(self) -> dict[str, float]:
@@ -140,9 +140,11 @@ def score_candidates(
         return HEAD_WEIGHT * float(head.get(p, 0.0)) + (1 - HEAD_WEIGHT) * vote[p] if has_head else vote[p]
 
     # Ranked before any features are built: only the few best are worth building a row for.
-    ranked = sorted(((rank_of(p), best_sim[p], p) for p in pool), reverse=True)[:max_candidates]
+    ranked = [
+        p for _, _, p in sorted(((rank_of(p), best_sim[p], p) for p in pool), reverse=True)[:max_candidates]
+    ]
     out: list[Candidate] = []
-    for _, _, p in ranked:
+    for p in ranked:
         st = stats[p]
         mine = by_pattern.get(p, [])
         sims = [h.score for h in mine[:3]] + [floor] * (3 - min(len(mine), 3))
@@ -153,24 +155,23 @@ def score_candidates(
         centroid_sim = best_sim[p]
         if q is not None and st.direction is not None:
             centroid_sim = float(st.direction @ q)
-        features = np.array(
-            [
-                best_sim[p],
-                sum(sims) / 3.0,
-                vote[p],
-                len(mine) / n_hits,
-                best_sim[p] - other_sim,
-                vote[p] - other_vote,
-                top_sim,
-                math.log1p(max(st.support, 0)),
-                st.mean_quality,
-                st.alpha / max(st.alpha + st.beta, _EPS),
-                centroid_sim,
-                hp,
-                math.log(hp + _EPS) - math.log(other_head + _EPS),
-                1.0 if p in head else 0.0,
-            ],
-            dtype=np.float64,
+        # A plain tuple: a numpy row per candidate costs more than the arithmetic above, and
+        # the calibrator stacks the rows it scores anyway.
+        features = (
+            best_sim[p],
+            sum(sims) / 3.0,
+            vote[p],
+            len(mine) / n_hits,
+            best_sim[p] - other_sim,
+            vote[p] - other_vote,
+            top_sim,
+            math.log1p(max(st.support, 0)),
+            st.mean_quality,
+            st.alpha / max(st.alpha + st.beta, _EPS),
+            centroid_sim,
+            hp,
+            math.log(hp + _EPS) - math.log(other_head + _EPS),
+            1.0 if p in head else 0.0,
         )
         out.append(Candidate(pattern_id=p, features=features, hits=tuple(mine)))
     return out
