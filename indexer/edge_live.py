@@ -103,22 +103,24 @@ class LiveShard:
         with self.using_generation() as live:
             yield live.shard
 
-    @contextmanager
-    def using_generation(self) -> Iterator[Generation]:
+    def using_generation(self) -> _InUse:
         """The live generation (shard and payloads), kept open until the caller is done."""
+        return _InUse(self)
+
+    def _take(self) -> Generation:
         with self._lock:
             live = self._live
             if live is None:
                 raise RuntimeError("EdgeStore is closed")
             live.users += 1
-        try:
-            yield live
-        finally:
-            with self._lock:
-                live.users -= 1
-                idle = live.retired and live.users == 0
-            if idle:
-                _dispose(live)
+            return live
+
+    def _give_back(self, live: Generation) -> None:
+        with self._lock:
+            live.users -= 1
+            idle = live.retired and live.users == 0
+        if idle:
+            _dispose(live)
 
     def switch(self, number: int, shard: qe.EdgeShard, payloads: PayloadMirror | None = None) -> None:
         """Make generation `number` live: the pointer first (durable), then the in-memory handle.
@@ -149,6 +151,23 @@ class LiveShard:
             idle = old.users == 0
         if idle:
             _dispose(old)
+
+
+class _InUse:
+    """`with live_shard.using_generation() as generation:` (a class rather than a generator:
+    every search enters one, right after a model run, when each interpreter step is slow)."""
+
+    __slots__ = ("_owner", "_live")
+
+    def __init__(self, owner: LiveShard) -> None:
+        self._owner = owner
+
+    def __enter__(self) -> Generation:
+        self._live = self._owner._take()
+        return self._live
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._owner._give_back(self._live)
 
 
 def _dispose(generation: Generation) -> None:

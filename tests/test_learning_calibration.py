@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from app.learning.calibration import (
     NEVER,
@@ -154,3 +155,14 @@ def test_choose_thresholds_orders_suggest_below_auto() -> None:
     assert 0.0 <= thresholds.suggest <= thresholds.auto <= NEVER
     assert oof.shape == (len(cal),)
     assert calibrator.predict(cal.features).shape == (len(cal),)
+
+
+def test_predict_rows_gives_the_numbers_of_predict() -> None:
+    rng = np.random.default_rng(11)
+    features = rng.normal(size=(300, len(FEATURE_NAMES)))
+    correct = features[:, FEATURE_NAMES.index("head_prob")] + rng.normal(scale=0.5, size=300) > 0
+    calibrator = Calibrator.fit(features, correct)
+    rows = [tuple(row) for row in features[:5]]
+    assert calibrator.predict_rows(rows) == pytest.approx(
+        calibrator.predict(features[:5]).tolist(), abs=1e-12
+    )

@@ -91,6 +91,20 @@ class Calibrator:
         x = np.atleast_2d(np.asarray(features, dtype=np.float64))[:, self.columns]
         return _sigmoid(((x - self.mean) / self.scale) @ self.coef + self.intercept)
 
+    def predict_rows(self, rows: Sequence[Sequence[float]]) -> list[float]:
+        """`predict` for a few rows in plain Python: a lone match scores two candidates, and
+        the dozen numpy calls of `predict` cost several times the arithmetic right after a
+        model run. The same numbers to within 1e-12."""
+        weights, offset = self._folded
+        return [0.5 * (1.0 + math.tanh(0.5 * (offset + sum(w * row[c] for c, w in weights)))) for row in rows]
+
+    @cached_property
+    def _folded(self) -> tuple[list[tuple[int, float]], float]:
+        """The standardisation folded into the coefficients: ((column, weight), ...), intercept."""
+        weights = self.coef / self.scale
+        offset = self.intercept - float(self.mean @ weights)
+        return list(zip(self.columns, weights.tolist(), strict=True)), offset
+
     def to_dict(self) -> dict[str, object]:
         """JSON-ready form for storage."""
         return {

@@ -180,7 +180,7 @@ def score_candidates(
 class Scorer(Protocol):
     """Anything that maps feature rows to probabilities (a fitted `Calibrator`)."""
 
-    def predict(self, features: np.ndarray) -> np.ndarray:
+    def predict_rows(self, rows: Sequence[Sequence[float]]) -> list[float]:
         """Probability that each row's pattern is the right answer."""
         ...
 
@@ -230,7 +230,7 @@ def decide(candidates: Sequence[Candidate], calibrator: Scorer, thresholds: Thre
     """Calibrated confidence of the best candidate and the action it clears."""
     if not candidates:
         return Decision(None, 0.0, None, 0.0, "none", thresholds.suggest, {}, ())
-    probs = calibrator.predict(np.vstack([c.features for c in candidates[:2]]))
+    probs = calibrator.predict_rows([c.features for c in candidates[:2]])
     best = candidates[0]
     confidence = float(probs[0])
     runner = candidates[1] if len(candidates) > 1 else None
