@@ -104,6 +104,8 @@ def test_bench_reports_every_number_from_a_small_real_index(settings: Settings, 
     assert abs(report["model_gain_ceiling"] - ceiling) < 0.02
     # The concurrent phases run long enough to reach a steady state: 4x the lone matches.
     assert (report["matches_timed_1"], report["matches_timed_16"]) == (6, 24)
+    # The lone matches use the texts the bare model was timed on, and none came from the cache.
+    assert report["match_model_runs"] == 6 + 24
     # Where a lone match's time goes.
     stages = report["match_stages_p50_ms"]
     assert set(stages) == {"embed", "search", "score", "rest"}
