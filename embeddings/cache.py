@@ -79,8 +79,9 @@ class EmbeddingCache:
 
     Each model's keys are also held in memory (`KeyIndex`), so a text that was never cached
     is known to be absent without reading the file. Rows other processes commit are picked
-    up before a key is declared absent: SQLite's `data_version` says whether anyone else has
-    written since the index last caught up, and `seq` says from where to read.
+    up before a key is declared absent (for a lone key, within `lone_catch_up_s`): SQLite's
+    `data_version` says whether anyone else has written since the index last caught up, and
+    `seq` says from where to read.
     """
 
     def __init__(

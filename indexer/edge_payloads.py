@@ -65,13 +65,6 @@ class PayloadMirror:
             if offset is None:
                 return mirror
 
-    def __len__(self) -> int:
-        return len(self._rows)
-
-    def rows(self) -> dict[uuid.UUID, PayloadRow]:
-        """A copy of every point's payload by point id (for checks)."""
-        return {uuid.UUID(int=key): row for key, row in self._rows.items()}
-
     # -- keeping it in step with the shard ---------------------------------------------------
 
     def upserted(self, points: Iterable[IndexPoint]) -> None:
