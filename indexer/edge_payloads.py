@@ -4,8 +4,8 @@ Reading the hits' payload from the engine (it reads each hit's payload whole) an
 into hits took 0.08 ms more per lone match at 100,000 points than looking the ids up here
 (`pls bench`: search stage 0.48 against 0.40 ms). The store is the only writer of its shard
 (one process holds the directory), so it knows every payload without reading it back: it
-updates this copy after each write, under its write lock. The copy costs about 25 MB per
-100,000 points and 0.2 s per 100,000 points to read when a shard is opened.
+updates this copy after each write, under its write lock. The copy costs about 24 MB per
+100,000 points, and about half a second per 100,000 points to read when a shard is opened.
 
 The copy also keeps the census of the shard (`PointCensus`), which tells a search which
 filter conditions it can leave out, and checks every hit against the tenant and statuses
