@@ -99,9 +99,7 @@ class EdgeStore(VectorStore):
         selector = qe.Filter(must=[qe.HasIdCondition({schema.point_id(i) for i in example_ids})])
         self._apply(
             qe.UpdateOperation.set_payload_by_filter(selector, update),
-            lambda payloads: payloads.changed(
-                example_ids, pattern_id=pattern_id, status=status, quality=quality
-            ),
+            lambda payloads: payloads.changed(example_ids, update),
         )
 
     def delete(self, example_ids: Sequence[int]) -> None:
@@ -127,7 +125,7 @@ class EdgeStore(VectorStore):
         with self._live.using_generation() as live:
             # Only the conditions some point of the shard fails (see edge_census), and no
             # payload: the store's copy of it supplies the hits' fields.
-            plan = live.payloads.plan(tenant, wanted, k)
+            plan = live.payloads.census.plan(tenant, wanted, k)
             flt = searchable_filter(
                 tenant if plan.tenant_condition else None, wanted if plan.status_condition else None
             )

@@ -14,28 +14,18 @@ asked for, so a search never returns another tenant's example whatever a write b
 
 from __future__ import annotations
 
-import sys
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import qdrant_edge as qe
 
-from indexer import schema
-from indexer.edge_census import PointCensus, SearchPlan
+from indexer import codec, schema
+from indexer.codec import PayloadRow
+from indexer.edge_census import PointCensus
 from indexer.store import Hit, IndexPoint
 
 _SCROLL = 4096
-
-
-class PayloadRow(NamedTuple):
-    """One point's payload."""
-
-    example_id: int
-    pattern_id: int
-    tenant: str
-    status: str
-    quality: float
 
 
 class PayloadMirror:
@@ -61,7 +51,7 @@ class PayloadMirror:
                 qe.ScrollRequest(offset=offset, limit=_SCROLL, with_payload=True, with_vector=False)
             )
             for record in records:
-                mirror._put(_key_of(record.id), row_of(record.payload or {}))
+                mirror._put(_key_of(record.id), codec.row_of(record.payload))
             if offset is None:
                 return mirror
 
@@ -70,32 +60,16 @@ class PayloadMirror:
     def upserted(self, points: Iterable[IndexPoint]) -> None:
         """Points were inserted or replaced."""
         for p in points:
-            row = _row(p.example_id, p.pattern_id, p.tenant, p.status, p.quality)
-            self._put(schema.point_uuid(p.example_id).int, row)
+            self._put(schema.point_uuid(p.example_id).int, codec.row_of(codec.payload_of(p)))
 
-    def changed(
-        self,
-        example_ids: Iterable[int],
-        *,
-        pattern_id: int | None = None,
-        status: str | None = None,
-        quality: float | None = None,
-    ) -> None:
-        """Payload fields of existing points were set (unknown ids are ignored, as by the engine)."""
+    def changed(self, example_ids: Iterable[int], update: Mapping[str, Any]) -> None:
+        """Payload fields of existing points were set to `update` (`codec.payload_update`);
+        unknown ids are ignored, as by the engine."""
         for example_id in example_ids:
             key = schema.point_uuid(example_id).int
             row = self._rows.get(key)
             if row is not None:
-                self._put(
-                    key,
-                    _row(
-                        row.example_id,
-                        row.pattern_id if pattern_id is None else pattern_id,
-                        row.tenant,
-                        row.status if status is None else status,
-                        row.quality if quality is None else quality,
-                    ),
-                )
+                self._put(key, codec.row_of({**row._asdict(), **update}))
 
     def deleted(self, example_ids: Iterable[int]) -> None:
         """Points were removed (unknown ids are ignored)."""
@@ -114,10 +88,6 @@ class PayloadMirror:
 
     # -- searching -----------------------------------------------------------------------------
 
-    def plan(self, tenant: str, statuses: frozenset[str], k: int) -> SearchPlan:
-        """The filter conditions and limit a search of `tenant` needs (see edge_census)."""
-        return self.census.plan(tenant, statuses, k)
-
     def hits(self, found: Sequence[Any], tenant: str, statuses: frozenset[str], k: int) -> list[Hit]:
         """The first k of the engine's scored points that are the tenant's, with a wanted status."""
         out: list[Hit] = []
@@ -130,24 +100,6 @@ class PayloadMirror:
             if len(out) == k:
                 break
         return out
-
-
-def row_of(payload: Mapping[str, Any]) -> PayloadRow:
-    """A payload row from a point's stored payload."""
-    return _row(
-        payload[schema.EXAMPLE_ID],
-        payload[schema.PATTERN_ID],
-        payload[schema.TENANT],
-        payload[schema.STATUS],
-        payload.get(schema.QUALITY, 1.0),
-    )
-
-
-def _row(example_id: Any, pattern_id: Any, tenant: Any, status: Any, quality: Any) -> PayloadRow:
-    # Interned: 100,000 rows share a few tenant and status strings instead of a copy each.
-    return PayloadRow(
-        int(example_id), int(pattern_id), sys.intern(str(tenant)), sys.intern(str(status)), float(quality)
-    )
 
 
 def _key_of(point_id: Any) -> int:

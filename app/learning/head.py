@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 
@@ -47,16 +46,7 @@ class PatternHead:
         z -= z.max()
         np.exp(z, out=z)
         z /= z.sum()
-        n = min(n, z.shape[0])
-        if n == 0:
-            return {}
-        best = np.argpartition(z, -n)[-n:].tolist()
-        ids = self._id_list
-        return {ids[i]: p for i, p in zip(best, z[best].tolist(), strict=True)}
-
-    @cached_property
-    def _id_list(self) -> list[int]:
-        return [int(i) for i in self.pattern_ids]
+        return top_probabilities(z, self.pattern_ids, n)
 
     def to_bytes(self) -> bytes:
         """Serialise to an .npz blob for storage."""
