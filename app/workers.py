@@ -8,7 +8,7 @@ import threading
 import time
 from concurrent.futures import Future
 
-from app.learning.memory_watch import drop_changed_memories
+from app.learning.memory_watch import MemoryRefresher
 from app.reindex_requests import ReindexRequests
 from app.retention import purge_raw
 from app.services import Services
@@ -26,6 +26,7 @@ class BackgroundWorkers:
         self._next_purge = 0.0  # monotonic time of the next retention purge
         self._optimizing: Future[bool] | None = None
         self.reindex_requests = ReindexRequests(services)
+        self.memory_refresher = MemoryRefresher(services.engine, services.memories)
 
     def start(self) -> None:
         """Start the loop (idempotent)."""
@@ -45,7 +46,7 @@ class BackgroundWorkers:
         """One round of upkeep (also what tests call directly)."""
         try:
             # First, so the rest of the round works on what other processes committed.
-            drop_changed_memories(self.services.engine, self.services.memories)
+            self.memory_refresher.run_once()
         except Exception:
             log.exception("checking for changes by other processes failed")
         try:

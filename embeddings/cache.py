@@ -121,27 +121,44 @@ class EmbeddingCache:
         return self.get_keys(model_id, [text_key(text) for text in texts])
 
     def get_keys(self, model_id: str, keys: Sequence[bytes]) -> list[np.ndarray | None]:
-        """The cached vector of each key (`text_key` of a text), or None where it is not cached."""
+        """The cached vector of each key (`text_key` of a text), or None where it is not cached.
+
+        The lock is taken per chunk of keys: a lone lookup (a live match) arriving while a
+        memory load looks up 200,000 keys waits for one chunk, not for all of them.
+        """
         found: dict[bytes, np.ndarray] = {}
-        with self._lock:
-            for key in keys:
-                blob = self._pending.get((model_id, key)) or self._committing.get((model_id, key))
-                if blob is not None:
-                    found[key] = np.frombuffer(blob, dtype=np.float32)
-            unique = [key for key in dict.fromkeys(keys) if key not in found]
-            if unique:
-                known = self._caught_up(model_id, lone=len(unique) == 1)
-                unique = [key for key in unique if key in known]
-            for start in range(0, len(unique), _CHUNK):
-                chunk = unique[start : start + _CHUNK]
-                marks = ",".join("?" * len(chunk))
-                rows = self._conn.execute(
-                    f"SELECT text_hash, vector FROM {_TABLE} WHERE model_id = ? AND text_hash IN ({marks})",
-                    (model_id, *chunk),
-                )
-                for key, blob in rows:
-                    found[key] = np.frombuffer(blob, dtype=np.float32)
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), _CHUNK):
+            if start:
+                # Python's locks are not fair: a thread that lets go of one and takes it again
+                # at once keeps it. Yielding here lets a waiting lookup or write in first.
+                time.sleep(0)
+            with self._lock:
+                self._look_up(model_id, unique[start : start + _CHUNK], len(unique) == 1, found)
         return [found.get(key) for key in keys]
+
+    def _look_up(self, model_id: str, keys: list[bytes], lone: bool, found: dict[bytes, np.ndarray]) -> None:
+        """Add the vectors of `keys` that are buffered or stored to `found` (under the lock)."""
+        missing: list[bytes] = []
+        for key in keys:
+            blob = self._pending.get((model_id, key)) or self._committing.get((model_id, key))
+            if blob is not None:
+                found[key] = np.frombuffer(blob, dtype=np.float32)
+            else:
+                missing.append(key)
+        if not missing:
+            return
+        known = self._caught_up(model_id, lone=lone)
+        stored = [key for key in missing if key in known]
+        if not stored:
+            return
+        marks = ",".join("?" * len(stored))
+        rows = self._conn.execute(
+            f"SELECT text_hash, vector FROM {_TABLE} WHERE model_id = ? AND text_hash IN ({marks})",
+            (model_id, *stored),
+        )
+        for key, blob in rows:
+            found[key] = np.frombuffer(blob, dtype=np.float32)
 
     def put_many(self, model_id: str, texts: Sequence[str], vectors: np.ndarray) -> None:
         """Store one vector per text (replacing what was there); committed in batches."""

@@ -312,3 +312,32 @@ def test_a_forked_child_still_commits_in_the_background(tmp_path: Path) -> None:
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     parent.close()
+
+
+def test_a_lone_lookup_is_not_held_up_by_a_long_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A memory load looks up every example's texts; a live match's lookup beside it gets in
+    between two of its chunks instead of waiting for all of them."""
+    cache = EmbeddingCache(tmp_path / "c.sqlite")
+    keys = [text_key(f"text {i}") for i in range(20 * embedding_cache._CHUNK)]
+    cache.put_keys("m", keys, np.ones((len(keys), 4), dtype=np.float32))
+    cache.flush()
+    order: list[str] = []
+    first_chunk_done = threading.Event()
+    look_up = EmbeddingCache._look_up
+
+    def slow_chunks(self: EmbeddingCache, model_id: str, chunk: list[bytes], lone: bool, found: dict) -> None:
+        look_up(self, model_id, chunk, lone, found)
+        order.append("lone" if lone else "chunk")
+        if not lone:
+            first_chunk_done.set()
+            time.sleep(0.01)  # holding the lock, as a chunk's SQL read does
+
+    monkeypatch.setattr(EmbeddingCache, "_look_up", slow_chunks)
+    long_one = threading.Thread(target=cache.get_keys, args=("m", keys))
+    long_one.start()
+    assert first_chunk_done.wait(10)
+    assert cache.get_keys("m", [keys[-1]])[0] is not None
+    long_one.join(10)
+    assert order.count("chunk") == 20
+    assert order.index("lone") < 15, order  # not after the last chunk, as one lock for all made it
+    cache.close()

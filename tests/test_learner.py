@@ -229,3 +229,31 @@ def test_merges_reach_a_memory_reloaded_while_they_were_applied(
 
     patterns = services.memories.get("default").patterns
     assert drop not in patterns and patterns[keep].support == 2
+
+
+def test_a_memory_loaded_from_sql_equals_the_one_kept_in_step(services: Services) -> None:
+    replies = ["The door code for Bedford is 4512.", "We open at 9am.", "Refunds take 5 days."]
+    interactions = [
+        Interaction(f"question {i} about {replies[i % 3][:12]}", replies[i % 3], quality=0.5 + (i % 5) / 10)
+        for i in range(40)
+    ]
+    services.learner.learn_many("default", interactions)
+    in_step = services.memories.get("default")
+    loaded = services.memories.load("default")
+
+    assert loaded.patterns.keys() == in_step.patterns.keys()
+    for pattern_id, kept in in_step.patterns.items():
+        fresh = loaded.patterns[pattern_id]
+        assert (fresh.support, fresh.status) == (kept.support, kept.status)
+        assert np.isclose(fresh.quality_sum, kept.quality_sum)
+        np.testing.assert_allclose(fresh.centroid_sum, kept.centroid_sum, atol=1e-9)
+    rows = len(in_step.grouper.pattern_ids)
+    assert sorted(loaded.grouper.pattern_ids) == sorted(in_step.grouper.pattern_ids)
+    by_row = {pid: in_step.grouper._patterns[pid].row for pid in in_step.grouper.pattern_ids}
+    for pattern_id in loaded.grouper.pattern_ids:
+        a, b = loaded.grouper._patterns[pattern_id], in_step.grouper._patterns[pattern_id]
+        assert (a.count, a.facts, a.replies) == (b.count, b.facts, b.replies)
+        np.testing.assert_allclose(
+            loaded.grouper._reply_sum[a.row], in_step.grouper._reply_sum[by_row[pattern_id]]
+        )
+    assert rows == len(loaded.grouper.pattern_ids)

@@ -83,3 +83,31 @@ def test_replies_that_differ_only_in_a_number_stay_apart() -> None:
     g = PatternGrouper(dim=DIM)
     ids = {learn(g, f"Your table for {n} is booked", unit(1), unit(0, 1)) for n in (2, 4, 6)}
     assert len(ids) == 3
+
+
+def test_adding_many_at_once_equals_adding_one_by_one() -> None:
+    rng = np.random.default_rng(3)
+    n, dim = 300, 16
+    pattern_ids = rng.integers(1, 40, n).tolist()  # patterns come and recur in any order
+    replies = [f"The door code for site {p % 7} is {4000 + p}." for p in pattern_ids]
+    replies[5] = replies[9]  # one reply text filed under two patterns: the first keeps it
+    messages = [f"code for {p % 7} please, order 12345{i % 3}" for i, p in enumerate(pattern_ids)]
+    reply_vecs = rng.normal(size=(n, dim)).astype(np.float32)
+    message_vecs = rng.normal(size=(n, dim)).astype(np.float32)
+    one_by_one, at_once = PatternGrouper(dim=dim), PatternGrouper(dim=dim)
+    for i, pattern_id in enumerate(pattern_ids):
+        one_by_one.add(pattern_id, replies[i], reply_vecs[i], message_vecs[i], message=messages[i])
+    at_once.add_many(pattern_ids, replies, reply_vecs, message_vecs, messages)
+
+    assert at_once.pattern_ids == one_by_one.pattern_ids
+    assert at_once._by_reply == one_by_one._by_reply
+    for pattern_id in one_by_one.pattern_ids:
+        a, b = at_once._patterns[pattern_id], one_by_one._patterns[pattern_id]
+        assert (a.row, a.count, a.facts, a.replies) == (b.row, b.count, b.facts, b.replies)
+    rows = len(one_by_one.pattern_ids)
+    for name in ("_reply_sum", "_message_sum", "_count"):
+        np.testing.assert_allclose(getattr(at_once, name)[:rows], getattr(one_by_one, name)[:rows], atol=1e-9)
+    probe = rng.normal(size=dim).astype(np.float32)
+    assert at_once.assign("Something else.", probe, probe) == one_by_one.assign(
+        "Something else.", probe, probe
+    )

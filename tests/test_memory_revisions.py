@@ -6,7 +6,9 @@ revisions it committed, as each process does.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -17,8 +19,8 @@ from app.config import Settings
 from app.db import make_engine, session_scope
 from app.learning.learner import Interaction
 from app.learning.loader import MemoryLoader
-from app.learning.memory import MemoryRegistry
-from app.learning.memory_watch import drop_changed_memories
+from app.learning.memory import MemoryRegistry, TenantMemory
+from app.learning.memory_watch import MemoryRefresher
 from app.models import Calibration, Example, Pattern, Tenant
 from app.models.revisions import own_revisions
 from app.services import build_services
@@ -75,22 +77,119 @@ def memories(engine: Engine, fake_embedder: FakeEmbedder) -> MemoryRegistry:
     return MemoryRegistry(MemoryLoader(engine, fake_embedder))
 
 
-def test_a_change_committed_by_another_process_drops_the_memory(
+def refresh(engine: Engine, memories: MemoryRegistry) -> list[str]:
+    """One upkeep round's look at other processes' changes."""
+    return MemoryRefresher(engine, memories).run_once()
+
+
+class HookedLoader:
+    """A memory loader that runs `during` (once armed) after loading, before handing the memory over."""
+
+    def __init__(self, engine: Engine, embedder: FakeEmbedder) -> None:
+        self.load = MemoryLoader(engine, embedder)
+        self.during: Callable[[], None] | None = None
+
+    def __call__(self, tenant: str) -> TenantMemory:
+        memory = self.load(tenant)
+        if self.during is not None:
+            self.during()
+        return memory
+
+
+def test_matching_keeps_the_memory_in_use_while_the_changed_one_loads(
+    engine: Engine, other: Engine, fake_embedder: FakeEmbedder
+) -> None:
+    pattern_id = seed(engine)
+    loader = HookedLoader(engine, fake_embedder)
+    memories = MemoryRegistry(loader)
+    memory = memories.get(TENANT)
+    loading, release = threading.Event(), threading.Event()
+
+    def slow_load() -> None:
+        loading.set()
+        assert release.wait(10)
+
+    loader.during = slow_load
+    set_status(other, pattern_id, "disabled")
+    with ThreadPoolExecutor(1) as pool:
+        round_ = pool.submit(refresh, engine, memories)
+        assert loading.wait(10)
+        # Mid-reload: the memory in use answers at once, unchanged.
+        assert memories.get(TENANT) is memory and memory.patterns[pattern_id].status == "approved"
+        release.set()
+        assert round_.result(10) == [TENANT]
+    swapped = memories.get(TENANT)
+    assert swapped is not memory and swapped.patterns[pattern_id].status == "disabled"
+    assert swapped.revision == revision(engine)
+
+
+def test_a_reload_that_may_miss_this_process_s_own_write_is_not_installed(
+    engine: Engine, other: Engine, fake_embedder: FakeEmbedder
+) -> None:
+    pattern_id = seed(engine)
+    loader = HookedLoader(engine, fake_embedder)
+    memories = MemoryRegistry(loader)
+    memory = memories.get(TENANT)
+    set_status(other, pattern_id, "disabled")
+
+    def own_write_meanwhile() -> None:
+        loader.during = None
+        with session_scope(engine) as session:  # the memory in use takes this write in step
+            session.add(Pattern(tenant=TENANT, response_text="We close at 5.", reply_key="k2"))
+
+    loader.during = own_write_meanwhile
+    assert refresh(engine, memories) == [TENANT]
+    assert memories.loaded() == []  # neither the stale memory nor the incomplete reload
+    reloaded = memories.get(TENANT)
+    assert reloaded.patterns[pattern_id].status == "disabled"
+    assert {p.response_text for p in reloaded.patterns.values()} == {"We open at 9.", "We close at 5."}
+    assert reloaded.revision == revision(engine)
+    assert memory is not reloaded
+
+
+def test_reloads_of_a_tenant_are_spaced_by_how_long_they_take(
+    engine: Engine, other: Engine, fake_embedder: FakeEmbedder
+) -> None:
+    pattern_id = seed(engine)
+    now = [100.0]
+    loader = HookedLoader(engine, fake_embedder)
+    memories = MemoryRegistry(loader)
+    memories.get(TENANT)
+    refresher = MemoryRefresher(engine, memories, spacing=4.0, clock=lambda: now[0])
+
+    def takes_a_second() -> None:
+        now[0] += 1.0
+
+    loader.during = takes_a_second
+    set_status(other, pattern_id, "disabled")
+    assert refresher.run_once() == [TENANT]  # loaded from 100 to 101: the next is due at 105
+
+    set_status(other, pattern_id, "approved")
+    now[0] = 104.5
+    assert refresher.run_once() == []
+    assert memories.get(TENANT).patterns[pattern_id].status == "disabled"  # served a little longer
+    now[0] = 105.0
+    assert refresher.run_once() == [TENANT]
+    assert memories.get(TENANT).patterns[pattern_id].status == "approved"
+    assert memories.get(TENANT).revision == revision(engine)
+
+
+def test_a_change_committed_by_another_process_reloads_the_memory(
     engine: Engine, other: Engine, memories: MemoryRegistry
 ) -> None:
     pattern_id = seed(engine)
     memory = memories.get(TENANT)
     assert memory.revision == revision(engine) and memory.patterns[pattern_id].status == "approved"
-    assert drop_changed_memories(engine, memories) == []
+    assert refresh(engine, memories) == []
 
     set_status(other, pattern_id, "disabled")
 
-    assert drop_changed_memories(engine, memories) == [TENANT]
+    assert refresh(engine, memories) == [TENANT]
     reloaded = memories.get(TENANT)
     assert reloaded is not memory
     assert reloaded.patterns[pattern_id].status == "disabled"
     assert reloaded.revision == revision(engine)
-    assert drop_changed_memories(engine, memories) == []  # caught up: nothing more to do
+    assert refresh(engine, memories) == []  # caught up: nothing more to do
 
 
 def test_this_process_s_own_changes_keep_the_memory(engine: Engine, memories: MemoryRegistry) -> None:
@@ -102,7 +201,7 @@ def test_this_process_s_own_changes_keep_the_memory(engine: Engine, memories: Me
     set_status(engine, pattern_id, "approved")
 
     assert revision(engine) == before + 2  # one move per transaction
-    assert drop_changed_memories(engine, memories) == []
+    assert refresh(engine, memories) == []
     assert memories.get(TENANT) is memory and memory.revision == before + 2
 
 
@@ -115,7 +214,7 @@ def test_another_process_s_change_between_own_ones_is_not_missed(
     set_status(other, pattern_id, "approved")
     set_status(engine, pattern_id, "candidate")
 
-    assert drop_changed_memories(engine, memories) == [TENANT]
+    assert refresh(engine, memories) == [TENANT]
     assert memories.get(TENANT) is not memory
 
 
@@ -194,12 +293,12 @@ def test_the_record_of_own_revisions_keeps_only_what_a_memory_may_still_need(
     set_status(engine, pattern_id, "disabled")
     assert own_revisions(engine, TENANT) == {revision(engine) - 1, revision(engine)}
 
-    drop_changed_memories(engine, memories)  # no memory loaded: nothing is needed
+    refresh(engine, memories)  # no memory loaded: nothing is needed
     assert own_revisions(engine, TENANT) == set()
 
     memories.get(TENANT)
     set_status(engine, pattern_id, "approved")
-    drop_changed_memories(engine, memories)  # caught up: the memory needs none of them
+    refresh(engine, memories)  # caught up: the memory needs none of them
     assert own_revisions(engine, TENANT) == set()
 
 
@@ -208,7 +307,7 @@ def test_a_revision_that_went_back_is_a_change_too(engine: Engine, memories: Mem
     memory = memories.get(TENANT)
     with session_scope(engine) as session:  # a database restored from an older backup
         session.execute(update(Tenant).where(Tenant.id == TENANT).values(memory_revision=memory.revision - 1))
-    assert drop_changed_memories(engine, memories) == [TENANT]
+    assert refresh(engine, memories) == [TENANT]
 
 
 def test_exact_search_from_sql_reads_a_tenant_again_only_when_its_revision_moved(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 
 from app.text import normalise_for_hash
 
@@ -144,6 +145,19 @@ def _echoed(fact: str, message: str, message_numbers: list[str]) -> bool:
 
 def key_facts(text: str, message: str | None = None) -> frozenset[str]:
     """The key facts of a reply; with `message`, values copied from it count as slots."""
+    out = reply_facts(text)
+    if message and out:
+        lowered = _WS.sub(" ", message.casefold())
+        numbers = [n.replace(",", "") for n in _DIGITS.findall(lowered)]
+        out = frozenset(f for f in out if not _echoed(f, lowered, numbers))
+    return out
+
+
+# Operators send the same few replies over and over (a tenant's memory holds every example's
+# reply), so a reply's own facts are worked out once: the regexes are most of a learn's Python time.
+@lru_cache(maxsize=4096)
+def reply_facts(text: str) -> frozenset[str]:
+    """The key facts a reply states, before those copied from the message are set aside."""
     out: set[str] = set()
     if _YES.match(text):
         out.add("answer:yes")
@@ -165,10 +179,6 @@ def key_facts(text: str, message: str | None = None) -> frozenset[str]:
         name = _WS.sub(" ", m.group(1)).strip(" '-").casefold().removesuffix("'s")
         if len(name) > 1 and name.split(" ")[0] not in _NOT_PLACES:
             out.add(f"place:{name}")
-    if message:
-        lowered = _WS.sub(" ", message.casefold())
-        numbers = [n.replace(",", "") for n in _DIGITS.findall(lowered)]
-        out = {f for f in out if not _echoed(f, lowered, numbers)}
     return frozenset(out)
 
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import sparse
 
 from app.learning.facts import facts_conflict, key_facts, normalise_reply
 
@@ -121,6 +123,35 @@ class PatternGrouper:
         self._reply_sum[pattern.row] += reply_vec
         self._message_sum[pattern.row] += message_vec
         self._count[pattern.row] += 1
+
+    def add_many(
+        self,
+        pattern_ids: Sequence[int],
+        replies: Sequence[str],
+        reply_vecs: np.ndarray,
+        message_vecs: np.ndarray,
+        messages: Sequence[str | None],
+    ) -> None:
+        """`add` for many examples at once, as a memory is loaded: the vectors are summed per
+        pattern in one pass instead of one row update per example."""
+        keys: dict[str, bytes] = {}
+        rows = np.empty(len(pattern_ids), dtype=np.int64)
+        for i, (pattern_id, reply, message) in enumerate(zip(pattern_ids, replies, messages, strict=True)):
+            pattern = self._patterns.get(pattern_id)
+            if pattern is None:
+                pattern = self._new_row(pattern_id)
+            key = keys.get(reply)
+            if key is None:
+                key = keys[reply] = _reply_key(reply)
+            self._by_reply.setdefault(key, pattern_id)
+            pattern.replies.add(key)
+            pattern.count += 1
+            pattern.facts |= key_facts(reply, message)
+            rows[i] = pattern.row
+        size = self._count.shape[0]
+        self._reply_sum += sum_by_row(rows, reply_vecs, size)
+        self._message_sum += sum_by_row(rows, message_vecs, size)
+        self._count += np.bincount(rows, minlength=size)
 
     def consolidate(self, threshold: float = MERGE_THRESHOLD, neighbours: int = 10) -> dict[int, int]:
         """Merge patterns that turn out to be one after a bulk import: {old id: surviving id}.
@@ -245,6 +276,18 @@ class PatternGrouper:
         pattern = _Pattern(row=row)
         self._patterns[pattern_id] = pattern
         return pattern
+
+
+def sum_by_row(rows: np.ndarray, vectors: np.ndarray, size: int) -> np.ndarray:
+    """Row i of the result is the float64 sum of the `vectors` whose entry in `rows` is i.
+
+    One sparse product: adding 100,000 vectors one row update at a time (or with np.add.at)
+    took seconds of a large tenant's load.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    ones = np.ones(rows.shape[0], dtype=np.float64)
+    membership = sparse.csr_matrix((ones, (rows, np.arange(rows.shape[0]))), shape=(size, rows.shape[0]))
+    return np.asarray(membership @ np.asarray(vectors, dtype=np.float64))
 
 
 def _reply_key(reply: str) -> bytes:

@@ -43,6 +43,14 @@ class PatternState:
         self.centroid_sum = vector.copy() if self.centroid_sum is None else self.centroid_sum + vector
         self._stats = None
 
+    def add_examples(self, vector_sum: np.ndarray, count: int, quality_sum: float) -> None:
+        """Account for `count` more active examples at once (their vectors and qualities summed)."""
+        self.support += count
+        self.quality_sum += quality_sum
+        vector_sum = np.asarray(vector_sum, dtype=np.float64)
+        self.centroid_sum = vector_sum.copy() if self.centroid_sum is None else self.centroid_sum + vector_sum
+        self._stats = None
+
     def absorb(self, other: PatternState) -> None:
         """Take over the examples of a pattern merged into this one."""
         self.support += other.support
@@ -107,6 +115,28 @@ class MemoryRegistry:
                 memory = self._loader(tenant)
                 self._memories[tenant] = memory
             return memory
+
+    def load(self, tenant: str) -> TenantMemory:
+        """A fresh memory of the tenant from SQL, loaded beside the one in use (not installed)."""
+        return self._loader(tenant)
+
+    def install(
+        self, tenant: str, old: TenantMemory, new: TenantMemory, complete: Callable[[TenantMemory], bool]
+    ) -> bool:
+        """Put `new` in place of `old`, if `old` is still the tenant's memory; True if it was.
+
+        `complete(new)` is asked under the registry's lock, which `settle` takes too: a write of this
+        process committed before the swap is either seen by it or settled on `old` afterwards
+        (which drops `new`). When `new` is not complete, `old` is dropped and the next use loads.
+        """
+        with self._lock:
+            if self._memories.get(tenant) is not old:
+                return False
+            if not complete(new):
+                self._memories.pop(tenant, None)
+                return False
+            self._memories[tenant] = new
+            return True
 
     def settle(self, tenant: str, memory: TenantMemory) -> None:
         """Call once a committed write has updated `memory` in step.
