@@ -6,6 +6,7 @@ revisions it committed, as each process does.
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +19,7 @@ from sqlmodel import Session, select
 from app.config import Settings
 from app.db import make_engine, session_scope
 from app.learning.learner import Interaction
-from app.learning.loader import MemoryLoader
+from app.learning.loader import MemoryLoader, collection_paused
 from app.learning.memory import MemoryRegistry, TenantMemory
 from app.learning.memory_watch import MemoryRefresher
 from app.models import Calibration, Example, Pattern, Tenant
@@ -331,3 +332,24 @@ def test_exact_search_from_sql_reads_a_tenant_again_only_when_its_revision_moved
         )
     hits = neighbours(TENANT, ("active", "gold")).search_batch(query, 5)[0]
     assert len(hits) == 2 and fake_embedder.texts_embedded > embedded
+
+
+def test_no_garbage_collection_runs_while_a_memory_loads(
+    engine: Engine, fake_embedder: FakeEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed(engine)
+    seen: list[bool] = []
+    load = MemoryLoader.load
+
+    def watched(self: MemoryLoader, session: Session, tenant: str) -> TenantMemory:
+        seen.append(gc.isenabled())
+        return load(self, session, tenant)
+
+    monkeypatch.setattr(MemoryLoader, "load", watched)
+    loader = MemoryLoader(engine, fake_embedder)
+    with collection_paused():  # another load under way: the inner one must not switch it back on
+        loader(TENANT)
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    MemoryRegistry(loader).get(TENANT)
+    assert seen == [False, False] and gc.isenabled()
