@@ -20,7 +20,6 @@ from app.tenants import require_tenant
 from embeddings.base import Embedder
 
 SEARCHABLE = (ExampleStatus.active, ExampleStatus.gold)
-_FETCH_ROWS = 2000
 
 
 def active_examples(session: Session, tenant: str) -> list[Example]:
@@ -69,20 +68,17 @@ def collection_paused() -> Iterator[None]:
                 gc.enable()
 
 
-def active_example_rows(session: Session, tenant: str) -> list[tuple[int, str, str, float]]:
+def active_example_rows(session: Session, tenant: str) -> Sequence[tuple[int, str, str, float]]:
     """What a memory needs of each active example (pattern, texts, quality), oldest first.
 
     Plain rows rather than ORM objects: building 100,000 of those took half of a large
-    tenant's load. They are fetched in parts because the driver holds the interpreter lock
-    while it fetches: in one part, matches running beside a reload stalled for 0.17 s.
+    tenant's load.
     """
-    result = session.exec(
+    return session.exec(
         select(Example.pattern_id, Example.text, Example.reply, Example.quality)
         .where(Example.tenant == tenant, col(Example.status).in_(SEARCHABLE))
         .order_by(col(Example.id))
-        .execution_options(yield_per=_FETCH_ROWS)
-    )
-    return [row for part in result.partitions() for row in part]
+    ).all()
 
 
 def _sums_per_pattern(
