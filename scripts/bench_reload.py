@@ -28,8 +28,7 @@ from app.evaluation import bench
 from app.evaluation.corpus import labelled_texts
 from app.learning.memory_watch import MemoryRefresher
 from app.models import Tenant
-from app.services import Services, build_services
-from embeddings.factory import build_embedder
+from app.services import Services
 
 
 def _ms(seconds: list[float], q: float) -> float:
@@ -54,26 +53,10 @@ def run(n: int) -> dict[str, Any]:
     base = corpus[: min(bench.BASE_TEXTS, len(corpus) // 2)]
     texts = [text for text, _ in corpus[len(base) :]][:1000]
     with tempfile.TemporaryDirectory(prefix="pls-reload-") as tmp:
-        local = settings.model_copy(
-            update={"var_dir": Path(tmp), "database_url": None, "qdrant_url": None, "qdrant_path": None}
-        )
-        embedder = build_embedder(
-            settings.embedder, cache_path=Path(tmp) / "embeddings.sqlite", onnx_dir=settings.onnx_dir
-        )
-        services = build_services(local, embedder=embedder)
+        services = bench.temporary_services(settings, Path(tmp))
         try:
             tenant = services.settings.default_tenant
-            shared = build_embedder(
-                settings.embedder,
-                cache_path=settings.embedding_cache_path,
-                onnx_dir=settings.onnx_dir,
-                micro_batch=False,
-            )
-            try:
-                base_vectors = shared.embed([text for text, _ in base])
-            finally:
-                shared.close()
-            bench._populate(services, tenant, base, base_vectors, n)
+            bench.index_derived(services, settings, base, n)
             services.store.optimize()
             services.calibration.fit(tenant)
             loads = []

@@ -97,12 +97,17 @@ class HookedLoader:
         return memory
 
 
+def hooked_registry(engine: Engine, embedder: FakeEmbedder) -> tuple[HookedLoader, MemoryRegistry]:
+    """A memory registry whose loads run the returned loader's hook."""
+    loader = HookedLoader(engine, embedder)
+    return loader, MemoryRegistry(loader)
+
+
 def test_matching_keeps_the_memory_in_use_while_the_changed_one_loads(
     engine: Engine, other: Engine, fake_embedder: FakeEmbedder
 ) -> None:
     pattern_id = seed(engine)
-    loader = HookedLoader(engine, fake_embedder)
-    memories = MemoryRegistry(loader)
+    loader, memories = hooked_registry(engine, fake_embedder)
     memory = memories.get(TENANT)
     loading, release = threading.Event(), threading.Event()
 
@@ -128,8 +133,7 @@ def test_a_reload_that_may_miss_this_process_s_own_write_is_not_installed(
     engine: Engine, other: Engine, fake_embedder: FakeEmbedder
 ) -> None:
     pattern_id = seed(engine)
-    loader = HookedLoader(engine, fake_embedder)
-    memories = MemoryRegistry(loader)
+    loader, memories = hooked_registry(engine, fake_embedder)
     memory = memories.get(TENANT)
     set_status(other, pattern_id, "disabled")
 
@@ -153,8 +157,7 @@ def test_reloads_of_a_tenant_are_spaced_by_how_long_they_take(
 ) -> None:
     pattern_id = seed(engine)
     now = [100.0]
-    loader = HookedLoader(engine, fake_embedder)
-    memories = MemoryRegistry(loader)
+    loader, memories = hooked_registry(engine, fake_embedder)
     memories.get(TENANT)
     refresher = MemoryRefresher(engine, memories, spacing=4.0, clock=lambda: now[0])
 

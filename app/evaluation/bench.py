@@ -60,18 +60,45 @@ def run_bench(
     base = corpus[: min(base_texts, len(corpus) // 2)]
     query_texts = [text for text, _ in corpus[len(base) :]][: (1 + CONCURRENT_SHARE) * queries]
     with tempfile.TemporaryDirectory(prefix="pls-bench-") as tmp:
-        bench_settings = settings.model_copy(
-            update={"var_dir": Path(tmp), "database_url": None, "qdrant_url": None, "qdrant_path": None}
-        )
-        # A private embedding cache: it will hold the derived vectors of synthetic texts.
-        embedder = build_embedder(
-            settings.embedder, cache_path=Path(tmp) / "embeddings.sqlite", onnx_dir=settings.onnx_dir
-        )
-        services = build_services(bench_settings, embedder=embedder)
+        services = temporary_services(settings, Path(tmp))
         try:
             return _bench(services, settings, base, query_texts, n, queries, log)
         finally:
             services.close()
+
+
+def temporary_services(settings: Settings, directory: Path) -> Services:
+    """Services on fresh stores in `directory`, with an embedding cache of their own there
+    (it will hold the derived vectors of synthetic texts)."""
+    local = settings.model_copy(
+        update={"var_dir": directory, "database_url": None, "qdrant_url": None, "qdrant_path": None}
+    )
+    embedder = build_embedder(
+        settings.embedder, cache_path=directory / "embeddings.sqlite", onnx_dir=settings.onnx_dir
+    )
+    return build_services(local, embedder=embedder)
+
+
+def index_derived(
+    services: Services, settings: Settings, base: Sequence[tuple[str, str]], n: int, log: Log = None
+) -> None:
+    """Index `n` examples derived from the real texts of `base` for the default tenant.
+
+    The real texts are embedded through the shared embedding cache, so reruns reuse them.
+    """
+    _say(log, f"embedding {len(base)} real texts (cached across runs)")
+    shared = build_embedder(
+        settings.embedder,
+        cache_path=settings.embedding_cache_path,
+        onnx_dir=settings.onnx_dir,
+        micro_batch=False,
+    )
+    try:
+        base_vectors = shared.embed([text for text, _ in base])
+    finally:
+        shared.close()
+    _say(log, f"indexing {n} derived examples")
+    _populate(services, services.settings.default_tenant, base, base_vectors, n)
 
 
 def _bench(
@@ -85,19 +112,7 @@ def _bench(
 ) -> dict[str, Any]:
     tenant = services.settings.default_tenant
     started = time.perf_counter()
-    _say(log, f"embedding {len(base)} real texts (cached across runs)")
-    shared = build_embedder(
-        settings.embedder,
-        cache_path=settings.embedding_cache_path,
-        onnx_dir=settings.onnx_dir,
-        micro_batch=False,
-    )
-    try:
-        base_vectors = shared.embed([text for text, _ in base])
-    finally:
-        shared.close()
-    _say(log, f"indexing {n} derived examples")
-    _populate(services, tenant, base, base_vectors, n)
+    index_derived(services, settings, base, n, log)
     indexed_s = time.perf_counter() - started
     optimize_s = _optimize(services, log)
     _say(log, "calibrating")
