@@ -13,6 +13,7 @@ import contextlib
 import shutil
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -81,7 +82,7 @@ class EdgeStore(VectorStore):
     def upsert(self, points: Sequence[IndexPoint]) -> None:
         """Insert or replace points in the live shard."""
         for batch, op in _upsert_ops(points, self.dim):
-            self._apply(op, lambda payloads, batch=batch: payloads.upserted(batch))
+            self._apply(op, partial(PayloadMirror.upserted, points=batch))
 
     def set_payload(
         self,

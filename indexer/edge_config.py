@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -114,7 +114,7 @@ def search_params(tuning: EdgeTuning, *, exact: bool = False) -> qe.SearchParams
     return qe.SearchParams(hnsw_ef=tuning.hnsw_ef, exact=exact, quantization=quantization, acorn=acorn)
 
 
-def searchable_filter(tenant: str | None, statuses: Sequence[str] | None) -> qe.Filter | None:
+def searchable_filter(tenant: str | None, statuses: Collection[str] | None) -> qe.Filter | None:
     """Exact-match filter: one tenant (None: any), one of the statuses (None: any)."""
     return _searchable_filter(tenant, None if statuses is None else tuple(sorted(statuses)))
 
@@ -122,7 +122,7 @@ def searchable_filter(tenant: str | None, statuses: Sequence[str] | None) -> qe.
 # Building a filter costs ~60 us of Python per search; the same few are used over and over.
 @lru_cache(maxsize=4096)
 def _searchable_filter(tenant: str | None, statuses: tuple[str, ...] | None) -> qe.Filter | None:
-    must: list[qe.FieldCondition] = []
+    must: list[qe.ConditionType] = []
     if tenant is not None:
         must.append(qe.FieldCondition(key=schema.TENANT, match=qe.MatchValue(tenant)))
     if statuses is not None:

@@ -322,7 +322,7 @@ def build_calibration_set(
     # Support and centroids come from the data itself so one example can be taken out exactly.
     sums = np.zeros((uniq.shape[0], x.shape[1]), dtype=np.float64)
     np.add.at(sums, inverse, x)
-    rows: list[np.ndarray] = []
+    rows: list[Sequence[float] | np.ndarray] = []
     correct: list[bool] = []
     kinds: list[str] = []
     for j, (row, hits) in enumerate(zip(sample, search(x[sample], k + 1) if n else [], strict=True)):

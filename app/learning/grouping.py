@@ -112,14 +112,7 @@ class PatternGrouper:
         message: str | None = None,
     ) -> None:
         """Record that this example now belongs to `pattern_id` (creating the pattern if new)."""
-        pattern = self._patterns.get(pattern_id)
-        if pattern is None:
-            pattern = self._new_row(pattern_id)
-        key = _reply_key(reply)
-        self._by_reply.setdefault(key, pattern_id)
-        pattern.replies.add(key)
-        pattern.count += 1
-        pattern.facts |= key_facts(reply, message)
+        pattern = self._file(pattern_id, _reply_key(reply), reply, message)
         self._reply_sum[pattern.row] += reply_vec
         self._message_sum[pattern.row] += message_vec
         self._count[pattern.row] += 1
@@ -134,24 +127,33 @@ class PatternGrouper:
     ) -> None:
         """`add` for many examples at once, as a memory is loaded: the vectors are summed per
         pattern in one pass instead of one row update per example."""
-        keys: dict[str, bytes] = {}
+        keys: dict[str, bytes] = {}  # each distinct reply hashed once
         rows = np.empty(len(pattern_ids), dtype=np.int64)
         for i, (pattern_id, reply, message) in enumerate(zip(pattern_ids, replies, messages, strict=True)):
-            pattern = self._patterns.get(pattern_id)
-            if pattern is None:
-                pattern = self._new_row(pattern_id)
             key = keys.get(reply)
             if key is None:
                 key = keys[reply] = _reply_key(reply)
-            self._by_reply.setdefault(key, pattern_id)
-            pattern.replies.add(key)
-            pattern.count += 1
-            pattern.facts |= key_facts(reply, message)
-            rows[i] = pattern.row
+            rows[i] = self._file(pattern_id, key, reply, message).row
         size = self._count.shape[0]
         self._reply_sum += sum_by_row(rows, reply_vecs, size)
         self._message_sum += sum_by_row(rows, message_vecs, size)
         self._count += np.bincount(rows, minlength=size)
+
+    def message_sum(self, pattern_id: int) -> np.ndarray:
+        """The sum of the message vectors of the pattern's examples."""
+        return self._message_sum[self._patterns[pattern_id].row]
+
+    def _file(self, pattern_id: int, key: bytes, reply: str, message: str | None) -> _Pattern:
+        """Count one example with this reply (of digest `key`) under the pattern; its vectors are
+        the caller's to add."""
+        pattern = self._patterns.get(pattern_id)
+        if pattern is None:
+            pattern = self._new_row(pattern_id)
+        self._by_reply.setdefault(key, pattern_id)
+        pattern.replies.add(key)
+        pattern.count += 1
+        pattern.facts |= key_facts(reply, message)
+        return pattern
 
     def consolidate(self, threshold: float = MERGE_THRESHOLD, neighbours: int = 10) -> dict[int, int]:
         """Merge patterns that turn out to be one after a bulk import: {old id: surviving id}.

@@ -8,10 +8,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import numpy as np
-from sqlalchemy import Engine
+from sqlalchemy import ColumnElement, Engine
 from sqlmodel import Session, col, select
 
-from app.learning.grouping import PatternGrouper, sum_by_row
+from app.learning.grouping import PatternGrouper
 from app.learning.memory import PatternState, TenantMemory
 from app.learning.model import ConfidenceModel
 from app.models import Calibration, Example, ExampleStatus, Pattern
@@ -24,13 +24,22 @@ SEARCHABLE = (ExampleStatus.active, ExampleStatus.gold)
 
 def active_examples(session: Session, tenant: str) -> list[Example]:
     """A tenant's examples that take part in matching, oldest first."""
-    return list(
-        session.exec(
-            select(Example)
-            .where(Example.tenant == tenant, col(Example.status).in_(SEARCHABLE))
-            .order_by(col(Example.id))
-        ).all()
-    )
+    return list(session.exec(select(Example).where(*_active(tenant)).order_by(col(Example.id))).all())
+
+
+def active_example_rows(session: Session, tenant: str) -> Sequence[tuple[int, str, str, float]]:
+    """What a memory needs of each active example (pattern, texts, quality), oldest first.
+
+    Plain rows rather than ORM objects: building 100,000 of those took half of a large
+    tenant's load.
+    """
+    columns = select(Example.pattern_id, Example.text, Example.reply, Example.quality)
+    return session.exec(columns.where(*_active(tenant)).order_by(col(Example.id))).all()
+
+
+def _active(tenant: str) -> tuple[ColumnElement[bool], ...]:
+    """The conditions of a tenant's examples that take part in matching."""
+    return (col(Example.tenant) == tenant, col(Example.status).in_(SEARCHABLE))
 
 
 def latest_calibration(session: Session, tenant: str) -> Calibration | None:
@@ -68,31 +77,14 @@ def collection_paused() -> Iterator[None]:
                 gc.enable()
 
 
-def active_example_rows(session: Session, tenant: str) -> Sequence[tuple[int, str, str, float]]:
-    """What a memory needs of each active example (pattern, texts, quality), oldest first.
-
-    Plain rows rather than ORM objects: building 100,000 of those took half of a large
-    tenant's load.
-    """
-    return session.exec(
-        select(Example.pattern_id, Example.text, Example.reply, Example.quality)
-        .where(Example.tenant == tenant, col(Example.status).in_(SEARCHABLE))
-        .order_by(col(Example.id))
-    ).all()
-
-
-def _sums_per_pattern(
-    pattern_ids: Sequence[int], vectors: np.ndarray, qualities: Sequence[float]
-) -> dict[int, tuple[np.ndarray, int, float]]:
-    """Per pattern: the sum of its examples' vectors, their number and their summed quality."""
+def _counts_per_pattern(
+    pattern_ids: Sequence[int], qualities: Sequence[float]
+) -> dict[int, tuple[int, float]]:
+    """Per pattern: how many of the examples are its, and their summed quality."""
     patterns, rows = np.unique(np.asarray(pattern_ids, dtype=np.int64), return_inverse=True)
-    vector_sums = sum_by_row(rows, vectors, len(patterns))
     counts = np.bincount(rows, minlength=len(patterns))
     quality_sums = np.bincount(rows, weights=np.asarray(qualities, dtype=np.float64), minlength=len(patterns))
-    return {
-        int(p): (vector_sums[i], int(counts[i]), float(quality_sums[i]))
-        for i, p in enumerate(patterns.tolist())
-    }
+    return {int(p): (int(counts[i]), float(quality_sums[i])) for i, p in enumerate(patterns.tolist())}
 
 
 class MemoryLoader:
@@ -136,10 +128,11 @@ class MemoryLoader:
             qualities = [row[3] for row in examples]
             vectors = self.embedder.embed(messages + replies)
             memory.grouper.add_many(pattern_ids, replies, vectors[n:], vectors[:n], messages)
-            for pattern_id, (vector_sum, count, quality_sum) in _sums_per_pattern(
-                pattern_ids, vectors[:n], qualities
-            ).items():
-                memory.patterns[pattern_id].add_examples(vector_sum, count, quality_sum)
+            # The grouper has just summed each pattern's message vectors: the centroid is that sum.
+            for pattern_id, (count, quality_sum) in _counts_per_pattern(pattern_ids, qualities).items():
+                memory.patterns[pattern_id].add_examples(
+                    memory.grouper.message_sum(pattern_id), count, quality_sum
+                )
         if calibration is not None:
             memory.model = ConfidenceModel.from_record(calibration)
         return memory

@@ -37,31 +37,22 @@ class PatternState:
 
     def add_example(self, vector: np.ndarray, quality: float) -> None:
         """Account for one more active example."""
-        self.support += 1
-        self.quality_sum += quality
-        vector = np.asarray(vector, dtype=np.float64)
-        self.centroid_sum = vector.copy() if self.centroid_sum is None else self.centroid_sum + vector
-        self._stats = None
+        self.add_examples(vector, 1, quality)
 
-    def add_examples(self, vector_sum: np.ndarray, count: int, quality_sum: float) -> None:
+    def add_examples(self, vector_sum: np.ndarray | None, count: int, quality_sum: float) -> None:
         """Account for `count` more active examples at once (their vectors and qualities summed)."""
         self.support += count
         self.quality_sum += quality_sum
-        vector_sum = np.asarray(vector_sum, dtype=np.float64)
-        self.centroid_sum = vector_sum.copy() if self.centroid_sum is None else self.centroid_sum + vector_sum
+        if vector_sum is not None:
+            vector_sum = np.asarray(vector_sum, dtype=np.float64)
+            self.centroid_sum = (
+                vector_sum.copy() if self.centroid_sum is None else self.centroid_sum + vector_sum
+            )
         self._stats = None
 
     def absorb(self, other: PatternState) -> None:
         """Take over the examples of a pattern merged into this one."""
-        self.support += other.support
-        self.quality_sum += other.quality_sum
-        if other.centroid_sum is not None:
-            self.centroid_sum = (
-                other.centroid_sum.copy()
-                if self.centroid_sum is None
-                else self.centroid_sum + other.centroid_sum
-            )
-        self._stats = None
+        self.add_examples(other.centroid_sum, other.support, other.quality_sum)
 
     def set_posterior(self, alpha: float, beta: float) -> None:
         """Take a feedback posterior moved by an operator's verdict."""
