@@ -1,5 +1,5 @@
-"""Background upkeep: notice other processes' changes, retry pending index writes, take up reindex
-requests, refit calibration, keep the search graph current."""
+"""Background upkeep: load the tenants' memories on start, notice other processes' changes, retry
+pending index writes, take up reindex requests, refit calibration, keep the search graph current."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import threading
 import time
 from concurrent.futures import Future
 
-from app.learning.memory_watch import MemoryRefresher
+from app.learning.memory_watch import MemoryRefresher, tenants_to_warm
 from app.reindex_requests import ReindexRequests
 from app.retention import purge_raw
 from app.services import Services
@@ -23,24 +23,45 @@ class BackgroundWorkers:
         self.services = services
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._warm_thread: threading.Thread | None = None
         self._next_purge = 0.0  # monotonic time of the next retention purge
         self._optimizing: Future[bool] | None = None
         self.reindex_requests = ReindexRequests(services)
         self.memory_refresher = MemoryRefresher(services.engine, services.memories)
 
     def start(self) -> None:
-        """Start the loop (idempotent)."""
+        """Start the loop and the loading of the tenants' memories (idempotent)."""
         if self._thread is None:
+            self._start_warming()
             self._thread = threading.Thread(target=self._run, name="pls-upkeep", daemon=True)
             self._thread.start()
+
+    def _start_warming(self) -> None:
+        """Load every tenant's memory in a thread of its own, so no first match waits for it.
+
+        The tenants are read here, before the service answers, so readiness reports the loading
+        from the first probe on.
+        """
+        try:
+            tenants = tenants_to_warm(self.services.engine)
+        except Exception:
+            log.exception("listing the tenants to load failed; each loads on first use")
+            return
+        memories = self.services.memories
+        memories.begin_warming(len(tenants))
+        self._warm_thread = threading.Thread(
+            target=memories.warm, args=(tenants, self._stop.is_set), name="pls-warm", daemon=True
+        )
+        self._warm_thread.start()
 
     def stop(self) -> None:
         """Ask the loop to end and wait briefly for it."""
         self._stop.set()
         self.reindex_requests.stop()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+        for thread in (self._warm_thread, self._thread):
+            if thread is not None:
+                thread.join(timeout=10)
+        self._thread = self._warm_thread = None
 
     def run_once(self) -> None:
         """One round of upkeep (also what tests call directly)."""

@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -135,6 +136,14 @@ def api_client(services, tenant: str = "default", role: str = "admin"):  # type:
 
     key = api_key(services.engine, tenant, role)
     return TestClient(create_app(services=services), headers={"Authorization": f"Bearer {key}"})
+
+
+def wait_until_loaded(services, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    """Wait for the service's start-up loading of the tenants' memories (readiness waits for it)."""
+    deadline = time.monotonic() + timeout
+    while services.memories.warming() is not None:
+        assert time.monotonic() < deadline, "the tenants' memories did not load"
+        time.sleep(0.01)
 
 
 @pytest.fixture

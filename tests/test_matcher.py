@@ -19,7 +19,7 @@ from app.services import Services, build_services
 from app.tenants import create_tenant
 from embeddings.batching import MicroBatchingEmbedder
 from indexer.edge import EdgeStore
-from tests.conftest import FakeEmbedder, api_client
+from tests.conftest import FakeEmbedder, api_client, wait_until_loaded
 from tests.test_learner import FlakyStore
 
 TOPICS = {
@@ -156,6 +156,7 @@ def test_readiness_names_a_failing_index(services: Services, store: FlakyStore) 
 
 
     with api_client(services) as client:
+        wait_until_loaded(services)
         assert client.get("/readyz").status_code == 200
         store.down = True
         response = client.get("/readyz")

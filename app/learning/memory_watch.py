@@ -12,9 +12,11 @@ import time
 from collections.abc import Callable
 
 from sqlalchemy import Engine
+from sqlmodel import Session, col, select
 
 from app.errors import TenantNotFound
 from app.learning.memory import MemoryRegistry, TenantMemory
+from app.models.core import Tenant
 from app.models.revisions import current_revisions, own_revisions, prune_own
 
 log = logging.getLogger(__name__)
@@ -23,6 +25,17 @@ log = logging.getLogger(__name__)
 # a long `pls import` beside the service changes the tenant every few seconds, and reloading
 # back to back would keep a core busy with it.
 REFRESH_SPACING = 4.0
+
+
+def tenants_to_warm(engine: Engine) -> list[str]:
+    """Tenants that have learned anything, the most changed first (a proxy for the busiest)."""
+    with Session(engine) as session:
+        rows = session.exec(
+            select(Tenant.id)
+            .where(col(Tenant.memory_revision) > 0)
+            .order_by(col(Tenant.memory_revision).desc())
+        )
+        return list(rows)
 
 
 def changed_memories(engine: Engine, memories: MemoryRegistry) -> list[TenantMemory]:

@@ -19,7 +19,8 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 def readyz(services: ServicesDep) -> JSONResponse:
-    """Database, vector index and embedder all answer; 503 names what does not."""
+    """Database, vector index and embedder all answer and the tenants' memories are loaded; 503
+    names what is not there yet."""
     checks: dict[str, str] = {}
     try:
         with services.engine.connect() as conn:
@@ -37,6 +38,8 @@ def readyz(services: ServicesDep) -> JSONResponse:
         checks["embedder"] = "ok"
     except Exception as error:
         checks["embedder"] = f"error: {error.__class__.__name__}"
+    warming = services.memories.warming()
+    checks["memories"] = "ok" if warming is None else f"loading {warming[0]}/{warming[1]}"
     checks["index_pending"] = str(services.index_writer.pending())
     ready = all(value == "ok" for key, value in checks.items() if key != "index_pending")
     return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
