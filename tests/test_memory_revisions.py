@@ -21,7 +21,7 @@ from app.db import make_engine, session_scope
 from app.learning.learner import Interaction
 from app.learning.loader import MemoryLoader, collection_paused
 from app.learning.memory import MemoryRegistry, TenantMemory
-from app.learning.memory_watch import MemoryRefresher
+from app.learning.memory_watch import MAX_INCOMPLETE_RELOADS, MemoryRefresher
 from app.models import Calibration, Example, Pattern, Tenant
 from app.models.revisions import own_revisions
 from app.services import build_services
@@ -133,8 +133,10 @@ def test_a_reload_that_may_miss_this_process_s_own_write_is_not_installed(
     engine: Engine, other: Engine, fake_embedder: FakeEmbedder
 ) -> None:
     pattern_id = seed(engine)
+    now = [100.0]
     loader, memories = hooked_registry(engine, fake_embedder)
     memory = memories.get(TENANT)
+    refresher = MemoryRefresher(engine, memories, clock=lambda: now[0])
     set_status(other, pattern_id, "disabled")
 
     def own_write_meanwhile() -> None:
@@ -143,13 +145,41 @@ def test_a_reload_that_may_miss_this_process_s_own_write_is_not_installed(
             session.add(Pattern(tenant=TENANT, response_text="We close at 5.", reply_key="k2"))
 
     loader.during = own_write_meanwhile
-    assert refresh(engine, memories) == [TENANT]
-    assert memories.loaded() == []  # neither the stale memory nor the incomplete reload
+    assert refresher.run_once() == [TENANT]
+    # The incomplete reload is not installed; matching goes on with the memory in use.
+    assert memories.loaded() == [memory]
+    now[0] += 60.0
+    assert refresher.run_once() == [TENANT]  # the next round loads again, completely this time
     reloaded = memories.get(TENANT)
+    assert reloaded is not memory
     assert reloaded.patterns[pattern_id].status == "disabled"
     assert {p.response_text for p in reloaded.patterns.values()} == {"We open at 9.", "We close at 5."}
     assert reloaded.revision == revision(engine)
-    assert memory is not reloaded
+
+
+def test_a_tenant_this_process_writes_without_pause_is_dropped_after_a_few_incomplete_reloads(
+    engine: Engine, other: Engine, fake_embedder: FakeEmbedder
+) -> None:
+    pattern_id = seed(engine)
+    now = [100.0]
+    loader, memories = hooked_registry(engine, fake_embedder)
+    memory = memories.get(TENANT)
+    refresher = MemoryRefresher(engine, memories, clock=lambda: now[0])
+    set_status(other, pattern_id, "disabled")
+
+    def own_write_meanwhile() -> None:
+        with session_scope(engine) as session:
+            session.add(Pattern(tenant=TENANT, response_text=f"We close at {now[0]}.", reply_key=str(now[0])))
+
+    loader.during = own_write_meanwhile
+    for _ in range(MAX_INCOMPLETE_RELOADS - 1):
+        assert refresher.run_once() == [TENANT]
+        assert memories.loaded() == [memory]
+        now[0] += 60.0
+    assert refresher.run_once() == [TENANT]
+    assert memories.loaded() == []  # the next use loads, and sees the other process's change
+    loader.during = None
+    assert memories.get(TENANT).patterns[pattern_id].status == "disabled"
 
 
 def test_reloads_of_a_tenant_are_spaced_by_how_long_they_take(

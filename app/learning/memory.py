@@ -159,19 +159,28 @@ class MemoryRegistry:
         return self._loader(tenant)
 
     def install(
-        self, tenant: str, old: TenantMemory, new: TenantMemory, complete: Callable[[TenantMemory], bool]
+        self,
+        tenant: str,
+        old: TenantMemory,
+        new: TenantMemory,
+        complete: Callable[[TenantMemory], bool],
+        *,
+        drop_if_incomplete: bool = False,
     ) -> bool:
         """Put `new` in place of `old`, if `old` is still the tenant's memory; True if it was.
 
         `complete(new)` is asked under the registry's lock, which `settle` takes too: a write of this
         process committed before the swap is either seen by it or settled on `old` afterwards
-        (which drops `new`). When `new` is not complete, `old` is dropped and the next use loads.
+        (which drops `new`). When `new` is not complete, `old` stays: it took this process's
+        writes in step, and lacks only the other process's change, until a later load. With
+        `drop_if_incomplete`, `old` is dropped instead and the next use loads the tenant.
         """
         with self._lock:
             if self._memories.get(tenant) is not old:
                 return False
             if not complete(new):
-                self._memories.pop(tenant, None)
+                if drop_if_incomplete:
+                    self._memories.pop(tenant, None)
                 return False
             self._memories[tenant] = new
             return True

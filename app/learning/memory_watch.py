@@ -26,6 +26,11 @@ log = logging.getLogger(__name__)
 # back to back would keep a core busy with it.
 REFRESH_SPACING = 4.0
 
+# A reload is not installed when a write of this process may be missing from it. After this many
+# such reloads in a row (this process writes the tenant without pause), the memory is dropped
+# instead, so the other process's change reaches matching at the cost of one load waited for.
+MAX_INCOMPLETE_RELOADS = 3
+
 
 def tenants_to_warm(engine: Engine) -> list[str]:
     """Tenants that have learned anything, the most changed first (a proxy for the busiest)."""
@@ -77,6 +82,7 @@ class MemoryRefresher:
         self.spacing = spacing
         self.clock = clock
         self._due_at: dict[str, float] = {}
+        self._incomplete: dict[str, int] = {}  # reloads in a row not installed for a missing own write
 
     def run_once(self) -> list[str]:
         """Refresh each memory another process changed, when due; returns those tenants."""
@@ -92,7 +98,8 @@ class MemoryRefresher:
             except TenantNotFound:
                 self.memories.forget(tenant, only=memory)
             else:
-                self.memories.install(tenant, memory, fresh, self._complete)
+                last_try = self._incomplete.get(tenant, 0) + 1 >= MAX_INCOMPLETE_RELOADS
+                self.memories.install(tenant, memory, fresh, self._complete, drop_if_incomplete=last_try)
             finally:
                 self._due_at[tenant] = self.clock() + self.spacing * (self.clock() - began)
             refreshed.append(tenant)
@@ -102,6 +109,9 @@ class MemoryRefresher:
         """Whether `fresh` holds every commit this process made to its tenant.
 
         One committed after the load read the revision may be missing from it (the memory in
-        use took it in step); such a memory is not installed, and the tenant loads anew.
+        use took it in step); such a memory is not installed, and a later round loads again.
         """
-        return all(r <= fresh.revision for r in own_revisions(self.engine, fresh.tenant))
+        tenant = fresh.tenant
+        complete = all(r <= fresh.revision for r in own_revisions(self.engine, tenant))
+        self._incomplete[tenant] = 0 if complete else self._incomplete.get(tenant, 0) + 1
+        return complete
