@@ -146,8 +146,8 @@ def reindex(
 
     Beside a running service that holds the embedded index, the service does the rebuild.
     """
+    from app.index_requests import NotDoneByHolder, patience, reindex_through_holder
     from app.reindex import reindex_all
-    from app.reindex_requests import ReindexNotDone, reindex_through_holder
 
     services = open_services(note=False)
 
@@ -156,20 +156,10 @@ def reindex(
 
     try:
         if services.store.held_elsewhere:
-            # The upkeep loop that takes the request, and then says it is still rebuilding,
-            # runs every PLS_OUTBOX_INTERVAL_S; a round may also reload a large tenant, flush a
-            # long outbox or refit a calibration first.
-            interval = services.settings.outbox_interval_s
-            count = reindex_through_holder(
-                services.engine,
-                fresh,
-                claim_timeout_s=30 + 5 * interval,
-                silent_s=120 + 10 * interval,
-                say=say,
-            )
+            count = reindex_through_holder(services.engine, fresh, say=say, **patience(services.settings))
         else:
             count = reindex_all(services, progress=sys.stderr.isatty(), fresh=fresh, log_line=say)
-    except ReindexNotDone as error:
+    except NotDoneByHolder as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
     finally:

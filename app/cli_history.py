@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import sys
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
-from typing import Annotated, Any, Literal, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -36,12 +37,12 @@ def _read(path: Path) -> bytes:
         _fail(f"{path}:0: cannot read file: {error.strerror}")
 
 
-
-
 def _progress(desc: str, total: int | None, initial: int):  # type: ignore[no-untyped-def]
     from app.importers.progress import Progress
 
-    return Progress(desc, total, tty=sys.stderr.isatty(), log=lambda line: typer.echo(line, err=True), initial=initial)
+    return Progress(
+        desc, total, tty=sys.stderr.isatty(), log=lambda line: typer.echo(line, err=True), initial=initial
+    )
 
 
 def _report_error(location: str, message: str) -> None:
@@ -73,7 +74,7 @@ def _finish(summary: Any, as_json: bool) -> None:
 
 @import_cli.command("pairs")
 def import_pairs(
-    path: Annotated[Path, typer.Argument(help="JSONL of {\"text\", \"reply\"} lines (the pls eval format).")],
+    path: Annotated[Path, typer.Argument(help='JSONL of {"text", "reply"} lines (the pls eval format).')],
     tenant: TenantOpt = "default",
     no_discover: NoDiscoverOpt = False,
     as_json: JsonOpt = False,
@@ -153,7 +154,9 @@ def import_openphone(
 
 def discover(
     tenant: TenantOpt = "default",
-    list_only: Annotated[bool, typer.Option("--list", help="Show the stored candidates, do not rerun.")] = False,
+    list_only: Annotated[
+        bool, typer.Option("--list", help="Show the stored candidates, do not rerun.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Group learned examples by meaning into candidate patterns ("you answer this N times a day")."""
@@ -181,8 +184,12 @@ def discover(
 
 @index_cli.command("verify")
 def index_verify(
-    repair: Annotated[bool, typer.Option("--repair", help="Fix what differs (upsert, delete, or reindex).")] = False,
-    sample: Annotated[int | None, typer.Option(min=0, help="Points whose payload and vector are compared.")] = None,
+    repair: Annotated[
+        bool, typer.Option("--repair", help="Fix what differs (upsert, delete, or reindex).")
+    ] = False,
+    sample: Annotated[
+        int | None, typer.Option(min=0, help="Points whose payload and vector are compared.")
+    ] = None,
     all_payloads: Annotated[bool, typer.Option("--all", help="Compare the payload of every point.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -190,21 +197,23 @@ def index_verify(
 
     Exits 1 when something differs (after --repair: when something still differs).
     """
-    from app.index_check import verify
+    from app.index_check import VerifyOptions, verify_and_repair
+    from app.index_requests import NotDoneByHolder, patience, verify_through_holder
 
-    services = open_services(needs_the_index=True)
+    services = open_services(note=False)
+    size = services.settings.verify_sample if sample is None else sample
+    options = VerifyOptions(sample=size, payloads="all" if all_payloads else "sample", repair=repair)
     try:
-        size = services.settings.verify_sample if sample is None else sample
-        payloads: Literal["sample", "all"] = "all" if all_payloads else "sample"
-        report = verify(services, sample=size, payloads=payloads, repair=repair)
-        if repair and report.repaired:
-            report.repaired = dict(report.repaired)
-            after = verify(services, sample=size, payloads=payloads)
-            after.repaired = report.repaired
-            report = after
+        if services.store.held_elsewhere:
+            say = partial(typer.echo, err=True)
+            data = verify_through_holder(services.engine, options, say=say, **patience(services.settings))
+        else:
+            data = verify_and_repair(services, options).as_dict()
+    except NotDoneByHolder as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
     finally:
         services.close()
-    data = report.as_dict()
     if as_json:
         typer.echo(json.dumps(data, default=str))
     else:
@@ -223,5 +232,5 @@ def index_verify(
         if data["repaired"]:
             typer.echo(f"repaired: {data['repaired']}")
         typer.echo("index matches SQL" if data["ok"] else "index differs from SQL")
-    if not report.ok:
+    if not data["ok"]:
         raise typer.Exit(1)

@@ -4,9 +4,9 @@ The embedded index is open in one process at a time. Most commands still run bes
 holding it: what they learn goes to SQL and the outbox, and the service indexes it in its
 upkeep loop and reloads the tenant's memory; their searches (`match`, `search`, a
 calibration's neighbours, a dry run's replayed decisions) are exact searches over the examples
-in SQL (`indexer/held_elsewhere.py`); `reindex` asks the service to rebuild
-(`app/reindex_requests.py`). A command that inspects or needs the index itself says in one
-line that it cannot.
+in SQL (`indexer/held_elsewhere.py`); `reindex` and `index verify` ask the service to rebuild
+or to verify the index (`app/index_requests.py`). A command that inspects or needs the index
+itself in any other way says in one line that it cannot.
 """
 
 from __future__ import annotations

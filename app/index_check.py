@@ -66,6 +66,33 @@ class VerifyReport:
         return data
 
 
+@dataclass(frozen=True)
+class VerifyOptions:
+    """What `pls index verify` was asked to do (sent to the service that holds the index)."""
+
+    sample: int = 500
+    payloads: Literal["sample", "all"] = "sample"
+    repair: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VerifyOptions:
+        payloads: Literal["sample", "all"] = "all" if data.get("payloads") == "all" else "sample"
+        return cls(sample=int(data.get("sample", 500)), payloads=payloads, repair=bool(data.get("repair")))
+
+
+def verify_and_repair(services: Services, options: VerifyOptions) -> VerifyReport:
+    """Verify; with `repair`, repair and verify again, reporting what is left and what was done."""
+    report = verify(services, sample=options.sample, payloads=options.payloads, repair=options.repair)
+    if options.repair and report.repaired:
+        after = verify(services, sample=options.sample, payloads=options.payloads)
+        after.repaired = dict(report.repaired)
+        report = after
+    return report
+
+
 def verify(
     services: Services,
     *,
@@ -84,7 +111,11 @@ def verify(
     with Session(services.engine) as session:
         rows = session.execute(
             sa_select(  # type: ignore[call-overload]
-                col(Example.id), col(Example.tenant), col(Example.pattern_id), col(Example.status), col(Example.quality)
+                col(Example.id),
+                col(Example.tenant),
+                col(Example.pattern_id),
+                col(Example.status),
+                col(Example.quality),
             )
         ).all()
     expected = {int(r[0]): (r[1], int(r[2]), r[3], float(r[4])) for r in rows}
@@ -146,7 +177,9 @@ def _repair(services: Services, report: VerifyReport) -> dict[str, int]:
     for start in range(0, len(fix), RETRIEVE_BATCH):
         with Session(services.engine) as session:
             examples = list(
-                session.exec(select(Example).where(col(Example.id).in_(fix[start : start + RETRIEVE_BATCH]))).all()
+                session.exec(
+                    select(Example).where(col(Example.id).in_(fix[start : start + RETRIEVE_BATCH]))
+                ).all()
             )
         vectors = services.embedder.embed([e.text for e in examples])
         services.store.upsert(to_points(examples, list(vectors)))

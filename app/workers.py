@@ -8,8 +8,8 @@ import threading
 import time
 from concurrent.futures import Future
 
+from app.index_requests import IndexRequests
 from app.learning.memory_watch import MemoryRefresher, tenants_to_warm
-from app.reindex_requests import ReindexRequests
 from app.retention import purge_raw
 from app.services import Services
 
@@ -26,7 +26,7 @@ class BackgroundWorkers:
         self._warm_thread: threading.Thread | None = None
         self._next_purge = 0.0  # monotonic time of the next retention purge
         self._optimizing: Future[bool] | None = None
-        self.reindex_requests = ReindexRequests(services)
+        self.index_requests = IndexRequests(services)
         self.memory_refresher = MemoryRefresher(services.engine, services.memories)
 
     def start(self) -> None:
@@ -57,7 +57,7 @@ class BackgroundWorkers:
     def stop(self) -> None:
         """Ask the loop to end and wait briefly for it."""
         self._stop.set()
-        self.reindex_requests.stop()
+        self.index_requests.stop()
         for thread in (self._warm_thread, self._thread):
             if thread is not None:
                 thread.join(timeout=10)
@@ -76,7 +76,7 @@ class BackgroundWorkers:
             log.exception("outbox flush failed")
         try:
             # A `pls reindex` run beside this service, which holds the embedded index.
-            self.reindex_requests.run_due()
+            self.index_requests.run_due()
         except Exception:
             log.exception("taking up a reindex request failed")
         try:
@@ -101,7 +101,7 @@ class BackgroundWorkers:
         Until then every search scans those points one by one; the build runs off-process
         and searches go on meanwhile, so the loop only starts it.
         """
-        if self.reindex_requests.busy:  # the rebuild builds its own graph
+        if self.index_requests.busy:  # the rebuild builds its own graph
             return
         previous = self._optimizing
         if previous is not None:

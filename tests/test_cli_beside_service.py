@@ -116,9 +116,8 @@ def test_match_search_and_a_dry_run_beside_the_service_search_sql_exactly(
     assert json.loads(dry_run.stdout)["dry_run"] is True
 
 
-@pytest.mark.parametrize("args", [["index", "verify"], ["demo"]])
-def test_commands_that_need_the_index_itself_say_so_in_one_line(service: Services, args: list[str]) -> None:
-    result = runner.invoke(cli, args)
+def test_a_command_that_needs_the_index_itself_says_so_in_one_line(service: Services) -> None:
+    result = runner.invoke(cli, ["demo"])
     assert result.exit_code == 1
     message = result.stderr.strip()
     assert message.count("\n") == 0 and "already open" in message and "needs the index" in message
@@ -145,3 +144,29 @@ def test_a_second_service_on_the_same_index_says_so_in_one_line(service: Service
     assert result.exit_code == 1
     message = result.stderr.strip()
     assert message.count("\n") == 0 and "open in another process" in message and "pls serve" in message
+
+
+def test_index_verify_beside_the_service_is_done_by_it(service: Services, tmp_path: Path) -> None:
+    path, n = pairs_file(tmp_path)
+    assert runner.invoke(cli, ["import", "pairs", str(path), "--no-discover"]).exit_code == 0
+    workers = BackgroundWorkers(service)
+    workers.start()
+    try:
+        verified = runner.invoke(cli, ["index", "verify", "--json"])
+        assert verified.exit_code == 0, verified.output
+        assert "verifies it" in verified.stderr
+        report = json.loads(verified.stdout)
+        assert report["ok"] and report["sql_count"] == report["index_count"] == n
+
+        lost = sorted(service.store.example_ids(TENANT))[0]
+        service.store.delete([lost])
+        differs = runner.invoke(cli, ["index", "verify", "--json"])
+        assert differs.exit_code == 1, differs.output
+        assert json.loads(differs.stdout)["missing"] == [lost]
+
+        repaired = runner.invoke(cli, ["index", "verify", "--repair"])
+        assert repaired.exit_code == 0, repaired.output
+        assert "repaired: {'upserted': 1" in repaired.stdout and "index matches SQL" in repaired.stdout
+    finally:
+        workers.stop()
+    assert lost in service.store.example_ids(TENANT)

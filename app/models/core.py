@@ -229,15 +229,22 @@ class PatternCandidate(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class ReindexRequest(SQLModel, table=True):
-    """A `pls reindex` asked of the running service that holds the embedded index.
+class IndexRequest(SQLModel, table=True):
+    """A `pls reindex` or `pls index verify` asked of the running service that holds the
+    embedded index.
 
     requested -> running (claimed by one service's upkeep loop) -> done | failed; a request
     no service claims in time is cancelled by the command that made it.
     """
 
+    __tablename__ = "reindexrequest"
+
     id: int | None = Field(default=None, primary_key=True)
-    fresh: bool = False  # start over instead of resuming a suspended rebuild
+    kind: str = Field(default="reindex", max_length=16, sa_column_kwargs={"server_default": "reindex"})
+    fresh: bool = False  # reindex: start over instead of resuming a suspended rebuild
+    # verify: its options ({"sample", "payloads", "repair"}) and, once done, its report (JSON).
+    options: str | None = None
+    report: str | None = None
     status: str = Field(default="requested", max_length=16, index=True)
     written: int = 0
     error: str | None = Field(default=None, max_length=500)

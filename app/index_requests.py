@@ -1,14 +1,16 @@
-"""`pls reindex` beside a running service: the command asks, the service rebuilds.
+"""`pls reindex` and `pls index verify` beside a running service: the command asks, the service
+rebuilds or verifies.
 
-The embedded index is open in one process at a time, so its rebuild has to run in the process
-that holds it. The command writes a `ReindexRequest`; the holder's upkeep loop claims it (one
-claim wins, by a conditional update) and runs `reindex_all` in a thread of its own, so
-matching goes on serving from the live index; the command follows the request and the
-rebuild's progress in SQL and reports as if it had rebuilt the index itself.
+The embedded index is open in one process at a time, so its rebuild or check has to run in the
+process that holds it. The command writes an `IndexRequest`; the holder's upkeep loop claims it
+(one claim wins, by a conditional update) and runs `reindex_all` or `verify_and_repair` in a
+thread of its own, so matching goes on serving from the live index; the command follows the
+request (and a rebuild's progress) in SQL and reports as if it had done the work itself.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -19,8 +21,10 @@ from typing import Any
 from sqlalchemy import Engine, update
 from sqlmodel import Session, col, func, select
 
+from app.config import Settings
 from app.db import session_scope
-from app.models import Example, IndexRebuild, ReindexRequest, utcnow
+from app.index_check import VerifyOptions, verify_and_repair
+from app.models import Example, IndexRebuild, IndexRequest, utcnow
 from app.reindex import reindex_all
 from app.services import Services
 from indexer.store import IndexBusy
@@ -28,29 +32,51 @@ from indexer.store import IndexBusy
 log = logging.getLogger(__name__)
 
 PROGRESS_EVERY_S = 5.0
+REINDEX, VERIFY = "reindex", "verify"
 RESUME = "`pls reindex` resumes it"
+# How the command names the work a service does for it.
+WORK = {REINDEX: "rebuild", VERIFY: "verification"}
 
 
-class ReindexNotDone(RuntimeError):
+def patience(settings: Settings) -> dict[str, float]:
+    """How long a command waits for a service to claim its request, and then for a sign of life.
+
+    The upkeep loop that claims the request, and then says it is still at it, runs every
+    PLS_OUTBOX_INTERVAL_S; a round may also reload a large tenant, flush a long outbox or refit
+    a calibration first.
+    """
+    interval = settings.outbox_interval_s
+    return {"claim_timeout_s": 30 + 5 * interval, "silent_s": 120 + 10 * interval}
+
+
+class NotDoneByHolder(RuntimeError):
     """The request failed in the service, or no service took it up."""
 
 
 def request_reindex(engine: Engine, fresh: bool = False) -> int:
     """Ask whichever service holds the index to rebuild it; returns the request id."""
+    return _request(engine, IndexRequest(kind=REINDEX, fresh=fresh))
+
+
+def request_verify(engine: Engine, options: VerifyOptions) -> int:
+    """Ask whichever service holds the index to verify it; returns the request id."""
+    return _request(engine, IndexRequest(kind=VERIFY, options=json.dumps(options.as_dict())))
+
+
+def _request(engine: Engine, request: IndexRequest) -> int:
     with session_scope(engine) as session:
-        request = ReindexRequest(fresh=fresh)
         session.add(request)
         session.flush()
         return int(request.id or 0)
 
 
-def claim_next(engine: Engine) -> ReindexRequest | None:
+def claim_next(engine: Engine) -> IndexRequest | None:
     """Take the oldest waiting request for this process, or None if there is none."""
     with Session(engine) as session:
         waiting = session.exec(
-            select(ReindexRequest)
-            .where(ReindexRequest.status == "requested")
-            .order_by(col(ReindexRequest.id))
+            select(IndexRequest)
+            .where(IndexRequest.status == "requested")
+            .order_by(col(IndexRequest.id))
             .limit(1)
         ).first()
     if waiting is None:
@@ -70,8 +96,8 @@ def _move(engine: Engine, request_id: int, statuses: list[str], *when: Any, **va
     """
     with session_scope(engine) as session:
         moved = session.exec(  # type: ignore[call-overload]
-            update(ReindexRequest)
-            .where(col(ReindexRequest.id) == request_id, col(ReindexRequest.status).in_(statuses), *when)
+            update(IndexRequest)
+            .where(col(IndexRequest.id) == request_id, col(IndexRequest.status).in_(statuses), *when)
             .values(**values)
         )
         return bool(moved.rowcount == 1)
@@ -79,18 +105,20 @@ def _move(engine: Engine, request_id: int, statuses: list[str], *when: Any, **va
 
 def cancel_unclaimed(engine: Engine, request_id: int) -> bool:
     """Withdraw a request no service has ever claimed; False if one took it meanwhile."""
-    unclaimed = col(ReindexRequest.heartbeat_at).is_(None)
+    unclaimed = col(IndexRequest.heartbeat_at).is_(None)
     return _move(engine, request_id, ["requested"], unclaimed, status="cancelled", finished_at=utcnow())
 
 
-def fail_if_silent(engine: Engine, request_id: int, silent_s: float) -> bool:
+def fail_if_silent(engine: Engine, request_id: int, silent_s: float, kind: str = REINDEX) -> bool:
     """Mark a request failed if the service that took it gave no sign of life for `silent_s`.
 
-    That service may be rebuilding it, or waiting to (it puts the request back each round
+    That service may be working on it, or waiting to (it puts the request back each round
     while a graph build of its own is under way): either way each round marks it alive.
     """
-    silent = col(ReindexRequest.heartbeat_at) < utcnow() - timedelta(seconds=silent_s)
-    error = f"the service stopped answering during the rebuild for {silent_s:.0f} s: {RESUME}"
+    silent = col(IndexRequest.heartbeat_at) < utcnow() - timedelta(seconds=silent_s)
+    error = f"the service stopped answering during the {WORK[kind]} for {silent_s:.0f} s"
+    if kind == REINDEX:
+        error += f": {RESUME}"
     return _move(
         engine,
         request_id,
@@ -102,7 +130,7 @@ def fail_if_silent(engine: Engine, request_id: int, silent_s: float) -> bool:
     )
 
 
-def _silent_for(request: ReindexRequest, silent_s: float) -> bool:
+def _silent_for(request: IndexRequest, silent_s: float) -> bool:
     """Whether the row as read shows no sign of life for `silent_s` (then it is checked in SQL)."""
     beat = request.heartbeat_at
     if beat is None:
@@ -112,12 +140,12 @@ def _silent_for(request: ReindexRequest, silent_s: float) -> bool:
     return beat < utcnow() - timedelta(seconds=silent_s)
 
 
-def request_status(engine: Engine, request_id: int) -> ReindexRequest:
+def request_status(engine: Engine, request_id: int) -> IndexRequest:
     """The request as it stands now."""
     with Session(engine) as session:
-        request = session.get(ReindexRequest, request_id)
+        request = session.get(IndexRequest, request_id)
         if request is None:
-            raise ReindexNotDone(f"reindex request {request_id} is gone")
+            raise NotDoneByHolder(f"index request {request_id} is gone")
         return request
 
 
@@ -150,37 +178,73 @@ def reindex_through_holder(
     """
     request_id = request_reindex(engine, fresh)
     say(f"the vector index is held by a running service: it rebuilds it (reindex request {request_id})")
+
+    def progress() -> None:
+        written, total = _rebuilt_so_far(engine)
+        say(f"reindex: {written}/{total} examples written")
+
+    done = _follow(engine, request_id, REINDEX, claim_timeout_s, silent_s, poll_s, say, progress)
+    return done.written
+
+
+def verify_through_holder(
+    engine: Engine,
+    options: VerifyOptions,
+    *,
+    claim_timeout_s: float,
+    silent_s: float,
+    poll_s: float = 0.5,
+    say: Callable[[str], None] = log.info,
+) -> dict[str, Any]:
+    """Have the service holding the index verify it, wait for the end; returns its report
+    (`VerifyReport.as_dict`)."""
+    request_id = request_verify(engine, options)
+    say(f"the vector index is held by a running service: it verifies it (index request {request_id})")
+    done = _follow(engine, request_id, VERIFY, claim_timeout_s, silent_s, poll_s, say, None)
+    return dict(json.loads(done.report or "{}"))
+
+
+def _follow(
+    engine: Engine,
+    request_id: int,
+    kind: str,
+    claim_timeout_s: float,
+    silent_s: float,
+    poll_s: float,
+    say: Callable[[str], None],
+    progress: Callable[[], None] | None,
+) -> IndexRequest:
+    """Wait for the request to be done; the done request. Says `progress` every few seconds."""
     deadline = time.monotonic() + claim_timeout_s
     next_progress = time.monotonic() + PROGRESS_EVERY_S
     waiting_said = False
     while True:
         request = request_status(engine, request_id)
         if request.status == "done":
-            return request.written
+            return request
         if request.status == "failed":
-            raise ReindexNotDone(f"the service's rebuild failed: {request.error}")
+            raise NotDoneByHolder(f"the service's {WORK[kind]} failed: {request.error}")
         if (
             request.status == "requested"
             and time.monotonic() > deadline
             and cancel_unclaimed(engine, request_id)
         ):
-            raise ReindexNotDone(
+            raise NotDoneByHolder(
                 f"no service took up the request within {claim_timeout_s:.0f} s; the process holding"
                 " the index may not be a service (or it is stuck): try again once it is free"
             )
-        if _silent_for(request, silent_s) and fail_if_silent(engine, request_id, silent_s):
+        if _silent_for(request, silent_s) and fail_if_silent(engine, request_id, silent_s, kind):
             continue  # reported as failed on the next read
         if request.status == "requested" and request.heartbeat_at is not None and not waiting_said:
             say("the service is finishing a search graph build first")
             waiting_said = True
-        if request.status == "running" and time.monotonic() >= next_progress:
-            written, total = _rebuilt_so_far(engine)
-            say(f"reindex: {written}/{total} examples written")
+        if request.status == "running" and progress is not None and time.monotonic() >= next_progress:
+            progress()
             next_progress = time.monotonic() + PROGRESS_EVERY_S
         time.sleep(poll_s)
 
 
-class ReindexRequests:
+class IndexRequests:
     """The service's side: runs claimed requests one at a time, off the upkeep loop's thread."""
 
     def __init__(self, services: Services) -> None:
@@ -191,7 +255,7 @@ class ReindexRequests:
 
     @property
     def busy(self) -> bool:
-        """Whether a rebuild is running here (the graph upkeep waits for it)."""
+        """Whether a rebuild or a verification is running here (the graph upkeep waits for it)."""
         return self._thread is not None and self._thread.is_alive()
 
     def run_due(self) -> None:
@@ -205,7 +269,7 @@ class ReindexRequests:
             return
         self._request_id = int(request.id or 0)
         self._thread = threading.Thread(
-            target=self._run, args=(self._request_id, request.fresh), name="pls-reindex", daemon=True
+            target=self._run, args=(request,), name=f"pls-{request.kind}", daemon=True
         )
         self._thread.start()
 
@@ -218,21 +282,33 @@ class ReindexRequests:
         """The service is shutting down: closing the index suspends a rebuild under way."""
         self._stopping = True
 
-    def _run(self, request_id: int, fresh: bool) -> None:
-        engine = self.services.engine
-        log.info("reindex request %d: rebuilding the vector index", request_id)
+    def _run(self, request: IndexRequest) -> None:
+        engine, request_id = self.services.engine, int(request.id or 0)
+        log.info("index request %d: %s of the vector index", request_id, WORK[request.kind])
         try:
-            written = reindex_all(self.services, fresh=fresh, log_line=log.info)
+            done = self._work(request)
         except IndexBusy:  # a graph build is under way: the next upkeep round tries again
             _move(engine, request_id, ["running"], status="requested", started_at=None, heartbeat_at=utcnow())
             return
         except Exception as error:
             if self._stopping:
-                reason = f"the service stopped during the rebuild: {RESUME}"
+                reason = f"the service stopped during the {WORK[request.kind]}"
+                if request.kind == REINDEX:
+                    reason += f": {RESUME}"
             else:
-                log.exception("reindex request %d failed", request_id)
+                log.exception("index request %d failed", request_id)
                 reason = str(error)[:500]
             _move(engine, request_id, ["running"], status="failed", error=reason, finished_at=utcnow())
             return
-        _move(engine, request_id, ["running"], status="done", written=written, finished_at=utcnow())
-        log.info("reindex request %d: %d examples written", request_id, written)
+        _move(engine, request_id, ["running"], status="done", finished_at=utcnow(), **done)
+        log.info("index request %d: %s done", request_id, WORK[request.kind])
+
+    def _work(self, request: IndexRequest) -> dict[str, Any]:
+        """Do what the request asks; the columns that say what came of it."""
+        if request.kind == VERIFY:
+            options = VerifyOptions.from_dict(json.loads(request.options or "{}"))
+            report = verify_and_repair(self.services, options)
+            return {"report": json.dumps(report.as_dict(), default=str)}
+        if request.kind == REINDEX:
+            return {"written": reindex_all(self.services, fresh=request.fresh, log_line=log.info)}
+        raise ValueError(f"unknown index request kind {request.kind!r}")
