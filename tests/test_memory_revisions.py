@@ -103,6 +103,22 @@ def hooked_registry(engine: Engine, embedder: FakeEmbedder) -> tuple[HookedLoade
     return loader, MemoryRegistry(loader)
 
 
+def on_a_clock(
+    engine: Engine, embedder: FakeEmbedder, spacing: float = 4.0
+) -> tuple[HookedLoader, MemoryRegistry, MemoryRefresher, list[float]]:
+    """A hooked registry and a refresher of it whose clock reads `now[0]` (starting at 100 s)."""
+    now = [100.0]
+    loader, memories = hooked_registry(engine, embedder)
+    refresher = MemoryRefresher(engine, memories, spacing=spacing, clock=lambda: now[0])
+    return loader, memories, refresher, now
+
+
+def add_pattern(engine: Engine, reply: str) -> None:
+    """A write of this process, committed straight to SQL."""
+    with session_scope(engine) as session:
+        session.add(Pattern(tenant=TENANT, response_text=reply, reply_key=reply))
+
+
 def test_matching_keeps_the_memory_in_use_while_the_changed_one_loads(
     engine: Engine, other: Engine, fake_embedder: FakeEmbedder
 ) -> None:
@@ -133,16 +149,13 @@ def test_a_reload_that_may_miss_this_process_s_own_write_is_not_installed(
     engine: Engine, other: Engine, fake_embedder: FakeEmbedder
 ) -> None:
     pattern_id = seed(engine)
-    now = [100.0]
-    loader, memories = hooked_registry(engine, fake_embedder)
+    loader, memories, refresher, now = on_a_clock(engine, fake_embedder)
     memory = memories.get(TENANT)
-    refresher = MemoryRefresher(engine, memories, clock=lambda: now[0])
     set_status(other, pattern_id, "disabled")
 
     def own_write_meanwhile() -> None:
         loader.during = None
-        with session_scope(engine) as session:  # the memory in use takes this write in step
-            session.add(Pattern(tenant=TENANT, response_text="We close at 5.", reply_key="k2"))
+        add_pattern(engine, "We close at 5.")  # the memory in use takes this write in step
 
     loader.during = own_write_meanwhile
     assert refresher.run_once() == [TENANT]
@@ -161,15 +174,12 @@ def test_a_tenant_this_process_writes_without_pause_is_dropped_after_a_few_incom
     engine: Engine, other: Engine, fake_embedder: FakeEmbedder
 ) -> None:
     pattern_id = seed(engine)
-    now = [100.0]
-    loader, memories = hooked_registry(engine, fake_embedder)
+    loader, memories, refresher, now = on_a_clock(engine, fake_embedder)
     memory = memories.get(TENANT)
-    refresher = MemoryRefresher(engine, memories, clock=lambda: now[0])
     set_status(other, pattern_id, "disabled")
 
     def own_write_meanwhile() -> None:
-        with session_scope(engine) as session:
-            session.add(Pattern(tenant=TENANT, response_text=f"We close at {now[0]}.", reply_key=str(now[0])))
+        add_pattern(engine, f"We close at {now[0]}.")
 
     loader.during = own_write_meanwhile
     for _ in range(MAX_INCOMPLETE_RELOADS - 1):
@@ -186,10 +196,8 @@ def test_reloads_of_a_tenant_are_spaced_by_how_long_they_take(
     engine: Engine, other: Engine, fake_embedder: FakeEmbedder
 ) -> None:
     pattern_id = seed(engine)
-    now = [100.0]
-    loader, memories = hooked_registry(engine, fake_embedder)
+    loader, memories, refresher, now = on_a_clock(engine, fake_embedder, spacing=4.0)
     memories.get(TENANT)
-    refresher = MemoryRefresher(engine, memories, spacing=4.0, clock=lambda: now[0])
 
     def takes_a_second() -> None:
         now[0] += 1.0
