@@ -116,9 +116,7 @@ def fail_if_silent(engine: Engine, request_id: int, silent_s: float, kind: str =
     while a graph build of its own is under way): either way each round marks it alive.
     """
     silent = col(IndexRequest.heartbeat_at) < utcnow() - timedelta(seconds=silent_s)
-    error = f"the service stopped answering during the {WORK[kind]} for {silent_s:.0f} s"
-    if kind == REINDEX:
-        error += f": {RESUME}"
+    error = _cut_short(kind, f"stopped answering during the {WORK[kind]} for {silent_s:.0f} s")
     return _move(
         engine,
         request_id,
@@ -128,6 +126,12 @@ def fail_if_silent(engine: Engine, request_id: int, silent_s: float, kind: str =
         error=error,
         finished_at=utcnow(),
     )
+
+
+def _cut_short(kind: str, what_happened: str) -> str:
+    """Why a request failed when its service went away, and for a rebuild, how to go on."""
+    reason = f"the service {what_happened}"
+    return f"{reason}: {RESUME}" if kind == REINDEX else reason
 
 
 def _silent_for(request: IndexRequest, silent_s: float) -> bool:
@@ -292,9 +296,7 @@ class IndexRequests:
             return
         except Exception as error:
             if self._stopping:
-                reason = f"the service stopped during the {WORK[request.kind]}"
-                if request.kind == REINDEX:
-                    reason += f": {RESUME}"
+                reason = _cut_short(request.kind, f"stopped during the {WORK[request.kind]}")
             else:
                 log.exception("index request %d failed", request_id)
                 reason = str(error)[:500]
