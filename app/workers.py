@@ -1,5 +1,6 @@
 """Background upkeep: load the tenants' memories on start, notice other processes' changes, retry
-pending index writes, take up index requests (reindex, verify), refit calibration, keep the search graph current."""
+pending index writes, take up index requests (reindex, verify), refit calibration, keep the
+search graph current."""
 
 from __future__ import annotations
 
