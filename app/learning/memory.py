@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -18,6 +19,8 @@ from app.learning.model import ConfidenceModel
 from app.learning.scoring import PatternStats
 
 log = logging.getLogger(__name__)
+
+LOAD_STRIPES = 64
 
 
 @dataclass
@@ -101,9 +104,12 @@ class MemoryRegistry:
     def __init__(self, loader: Callable[[str], TenantMemory]) -> None:
         self._loader = loader
         self._memories: dict[str, TenantMemory] = {}
-        self._lock = threading.Lock()  # guards the dictionaries below, never held while loading
-        self._loading: dict[str, threading.Lock] = {}  # one load of a tenant at a time
+        self._lock = threading.Lock()  # guards the state below, never held while loading
+        # One load of a tenant at a time. Striped rather than one lock per tenant, so names of
+        # tenants that do not exist leave nothing behind; two tenants may share a stripe.
+        self._loading = [threading.Lock() for _ in range(LOAD_STRIPES)]
         self._epochs: dict[str, int] = {}
+        self._epoch_all = 0  # moved by forgetting every tenant
         self._warming: tuple[int, int] | None = None  # (loaded, total) while `warm` runs
 
     def get(self, tenant: str) -> TenantMemory:
@@ -111,18 +117,16 @@ class MemoryRegistry:
         memory = self._memories.get(tenant)
         if memory is not None:
             return memory
-        with self._lock:
-            tenant_lock = self._loading.setdefault(tenant, threading.Lock())
-        with tenant_lock:
+        with self._loading[zlib.crc32(tenant.encode()) % LOAD_STRIPES]:
             while True:
                 with self._lock:
                     memory = self._memories.get(tenant)
                     if memory is not None:
                         return memory  # loaded by the caller this one waited for
-                    epoch = self._epochs.get(tenant, 0)
+                    epoch = self._epoch(tenant)
                 memory = self._loader(tenant)
                 with self._lock:
-                    if self._epochs.get(tenant, 0) == epoch:
+                    if self._epoch(tenant) == epoch:
                         self._memories[tenant] = memory
                         return memory
                 # A write was settled while this load read; it may predate the write: read again.
@@ -131,6 +135,10 @@ class MemoryRegistry:
         """Report (0, total) from `warming` until `warm` has run."""
         with self._lock:
             self._warming = (0, total)
+
+    def _epoch(self, tenant: str) -> tuple[int, int]:
+        """What a load of the tenant must find unchanged to be kept (under the lock)."""
+        return self._epoch_all, self._epochs.get(tenant, 0)
 
     def warm(self, tenants: list[str], stopped: Callable[[], bool] = lambda: False) -> None:
         """Load these tenants' memories now (on start-up), so their first matches do not wait."""
@@ -211,8 +219,7 @@ class MemoryRegistry:
         with self._lock:
             if tenant is None:
                 self._memories.clear()
-                for name in self._loading:
-                    self._epochs[name] = self._epochs.get(name, 0) + 1
+                self._epoch_all += 1
             elif only is None or self._memories.get(tenant) is only:
                 self._memories.pop(tenant, None)
                 self._epochs[tenant] = self._epochs.get(tenant, 0) + 1
