@@ -91,7 +91,13 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     test_vecs = embed([row["text"] for row in test])
 
     t0 = time.perf_counter()
-    pattern_ids, online_patterns = learn(train, text_vecs, reply_vecs)
+    if args.grouping == "word-cca":
+        from word_cca_grouping import consensus_groups
+
+        groups = consensus_groups([r["text"] for r in train], [r["reply"] for r in train], args.groups)
+        pattern_ids, online_patterns = groups.astype(np.int64) + 1, args.groups
+    else:
+        pattern_ids, online_patterns = learn(train, text_vecs, reply_vecs)
     t_learn = time.perf_counter() - t0
 
     uniq, counts = np.unique(pattern_ids, return_counts=True)
@@ -227,6 +233,13 @@ def main() -> None:
     parser.add_argument(
         "--hide-intents", type=int, default=0, help="forget N labelled intents to test abstention"
     )
+    parser.add_argument(
+        "--grouping",
+        choices=["learner", "word-cca"],
+        default="learner",
+        help="the learner's patterns, or a consensus of word-CCA partitions (scripts/word_cca_grouping.py)",
+    )
+    parser.add_argument("--groups", type=int, default=58, help="how many groups word-cca makes")
     args = parser.parse_args()
     report = run(args)
     timings = report.pop("timings")
