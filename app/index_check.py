@@ -77,11 +77,6 @@ class VerifyOptions:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> VerifyOptions:
-        payloads: Literal["sample", "all"] = "all" if data.get("payloads") == "all" else "sample"
-        return cls(sample=int(data.get("sample", 500)), payloads=payloads, repair=bool(data.get("repair")))
-
 
 def verify_and_repair(services: Services, options: VerifyOptions) -> VerifyReport:
     """Verify; with `repair`, repair and verify again, reporting what is left and what was done."""

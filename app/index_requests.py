@@ -308,7 +308,7 @@ class IndexRequests:
     def _work(self, request: IndexRequest) -> dict[str, Any]:
         """Do what the request asks; the columns that say what came of it."""
         if request.kind == VERIFY:
-            options = VerifyOptions.from_dict(json.loads(request.options or "{}"))
+            options = VerifyOptions(**json.loads(request.options or "{}"))  # written by `request_verify`
             report = verify_and_repair(self.services, options)
             return {"report": json.dumps(report.as_dict(), default=str)}
         if request.kind == REINDEX:

@@ -76,10 +76,11 @@ class BackgroundWorkers:
         except Exception:
             log.exception("outbox flush failed")
         try:
-            # A `pls reindex` run beside this service, which holds the embedded index.
+            # A `pls reindex` or `pls index verify` run beside this service, which holds the
+            # embedded index.
             self.index_requests.run_due()
         except Exception:
-            log.exception("taking up a reindex request failed")
+            log.exception("taking up an index request failed")
         try:
             self.services.calibration.refit_stale()
         except Exception:

@@ -11,6 +11,7 @@ import threading
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
@@ -174,8 +175,9 @@ class MemoryRegistry:
         complete: Callable[[TenantMemory], bool],
         *,
         drop_if_incomplete: bool = False,
-    ) -> bool:
-        """Put `new` in place of `old`, if `old` is still the tenant's memory; True if it was.
+    ) -> Literal["installed", "replaced", "incomplete"]:
+        """Put `new` in place of `old`, if `old` is still the tenant's memory ("replaced": it was
+        not, and `new` is let go).
 
         `complete(new)` is asked under the registry's lock, which `settle` takes too: a write of this
         process committed before the swap is either seen by it or settled on `old` afterwards
@@ -185,13 +187,13 @@ class MemoryRegistry:
         """
         with self._lock:
             if self._memories.get(tenant) is not old:
-                return False
+                return "replaced"
             if not complete(new):
                 if drop_if_incomplete:
                     self._memories.pop(tenant, None)
-                return False
+                return "incomplete"
             self._memories[tenant] = new
-            return True
+            return "installed"
 
     def settle(self, tenant: str, memory: TenantMemory) -> None:
         """Call once a committed write has updated `memory` in step.
@@ -202,8 +204,7 @@ class MemoryRegistry:
         """
         with self._lock:
             if self._memories.get(tenant) is not memory:
-                self._memories.pop(tenant, None)
-                self._epochs[tenant] = self._epochs.get(tenant, 0) + 1
+                self._drop(tenant)
 
     def loaded(self) -> list[TenantMemory]:
         """Memories currently held (a snapshot)."""
@@ -221,5 +222,9 @@ class MemoryRegistry:
                 self._memories.clear()
                 self._epoch_all += 1
             elif only is None or self._memories.get(tenant) is only:
-                self._memories.pop(tenant, None)
-                self._epochs[tenant] = self._epochs.get(tenant, 0) + 1
+                self._drop(tenant)
+
+    def _drop(self, tenant: str) -> None:
+        """Drop the tenant's memory, and any load of it under way (under the lock)."""
+        self._memories.pop(tenant, None)
+        self._epochs[tenant] = self._epochs.get(tenant, 0) + 1

@@ -98,8 +98,15 @@ class MemoryRefresher:
             except TenantNotFound:
                 self.memories.forget(tenant, only=memory)
             else:
-                last_try = self._incomplete.get(tenant, 0) + 1 >= MAX_INCOMPLETE_RELOADS
-                self.memories.install(tenant, memory, fresh, self._complete, drop_if_incomplete=last_try)
+                in_a_row = self._incomplete.get(tenant, 0) + 1
+                outcome = self.memories.install(
+                    tenant,
+                    memory,
+                    fresh,
+                    self._complete,
+                    drop_if_incomplete=in_a_row >= MAX_INCOMPLETE_RELOADS,
+                )
+                self._incomplete[tenant] = in_a_row if outcome == "incomplete" else 0
             finally:
                 self._due_at[tenant] = self.clock() + self.spacing * (self.clock() - began)
             refreshed.append(tenant)
@@ -111,7 +118,4 @@ class MemoryRefresher:
         One committed after the load read the revision may be missing from it (the memory in
         use took it in step); such a memory is not installed, and a later round loads again.
         """
-        tenant = fresh.tenant
-        complete = all(r <= fresh.revision for r in own_revisions(self.engine, tenant))
-        self._incomplete[tenant] = 0 if complete else self._incomplete.get(tenant, 0) + 1
-        return complete
+        return all(r <= fresh.revision for r in own_revisions(self.engine, fresh.tenant))
