@@ -82,3 +82,26 @@ def test_extra_fact_of_another_kind_is_not_a_conflict() -> None:
     assert not facts_conflict(
         key_facts("The door code is 4512"), key_facts("The door code is 4512, on Monday too")
     )
+
+
+def test_round_the_clock_is_opening_hours_not_a_date() -> None:
+    always = key_facts("Our team is here for you 24/7 through Live Chat.")
+    assert always == {"time:24/7"}
+    assert key_facts("Support answers 24 x 7") == {"time:24/7"}
+    # So it does not stand against a date a similar reply names, but does against other hours.
+    assert not facts_conflict(always, key_facts("Invoices from October are in Billing."))
+    assert facts_conflict(always, key_facts("Our team is here for you from 9am."))
+
+
+def test_references_to_numbered_steps_are_layout() -> None:
+    reply = (
+        "1. Find the item.\n2. Add it to the cart.\n3. Repeat steps 1 and 2 for each item, then see step 3."
+    )
+    assert key_facts(reply) == frozenset()
+
+
+def test_an_amount_copied_from_the_message_is_a_slot_however_small() -> None:
+    reply = "To request a refund of $3, please follow these steps."
+    assert key_facts(reply) == {"money:$3"}
+    assert key_facts(reply, message="refunding $3") == frozenset()
+    assert key_facts(reply, message="refund of 3 items") == {"money:$3"}

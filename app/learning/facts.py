@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache
 
-from app.text import normalise_for_hash
+from app.text import fingerprint, normalise_for_hash
 
 _SLOT = re.compile(r"\{\{[^{}]*\}\}|\{[A-Za-z_][\w ]*\}")
 _WS = re.compile(r"\s+")
@@ -43,6 +43,8 @@ _TIME = re.compile(
     r"\b\d{1,2}(?::\d{2})?\s?(?:a\.?m\.?|p\.?m\.?)(?![a-z])|\b\d{1,2}:\d{2}\b|\b(?:noon|midnight)\b",
     re.IGNORECASE,
 )
+# "24/7" (or "24x7") is opening hours, round the clock: a time, not the 24th of July.
+_ROUND_THE_CLOCK = re.compile(r"\b24\s?[/x]\s?7\b", re.IGNORECASE)
 _MONTHS = (
     "january|february|march|april|may|june|july|august|september|october|november|december"
     "|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec"
@@ -57,8 +59,12 @@ _DATE = re.compile(
     rf"|\b(?:{_DAYS})s?\b|\b(?:{_BARE_MONTHS})\b",
     re.IGNORECASE,
 )
-# A numbered-list marker ("1. Log in") is layout, not a fact.
+# A numbered-list marker ("1. Log in") is layout, not a fact, and so is a reference to the
+# list's steps ("repeat steps 2 and 3").
 _LIST_MARKER = re.compile(r"(?m)(?:^|(?<=[.:!?] ))\s*\d{1,2}[.)]\s")
+_STEP_REFERENCE = re.compile(
+    r"\bsteps?\s+\d{1,2}(?:\s*(?:,|-|–|and|or|to|through)\s*\d{1,2})*\b", re.IGNORECASE
+)
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*%?(?![\w])")
 # A capitalised name after a preposition ("for Bedford", "in New York") is where a place or a
 # person shows up in a short reply; a capitalised word at a sentence start tells nothing.
@@ -88,6 +94,11 @@ def normalise_reply(text: str) -> str:
     return normalise_for_hash(text)
 
 
+def reply_key(reply: str) -> str:
+    """Lookup key of a reply: identical after case and whitespace normalisation."""
+    return fingerprint(normalise_reply(reply))
+
+
 def strip_slots(text: str) -> str:
     """The reply with template placeholders removed."""
     return _SLOT.sub(_GAP, text)
@@ -107,6 +118,8 @@ def _canonical(kind: str, raw: str) -> str:
     """One spelling per value, so "9:00 a.m." and "9am" are the same fact."""
     value = _WS.sub(" ", raw).strip().casefold()
     if kind == "time":
+        if _ROUND_THE_CLOCK.fullmatch(value):
+            return "24/7"
         return value.replace(" ", "").replace(".", "").replace(":00", "")
     if kind == "money":
         for word, symbol in _CURRENCY_WORDS:
@@ -127,6 +140,8 @@ def _echoed(fact: str, message: str, message_numbers: list[str]) -> bool:
     kind, _, value = fact.partition(":")
     if kind == "place":
         return value.removesuffix("'s").removeprefix("mr. ").removeprefix("ms. ") in message
+    if kind == "money" and value in message_amounts(message):
+        return True  # the customer's own amount, however small ("refund my $3")
     if kind in ("num", "phone", "money"):
         digits = re.sub(r"\D", "", value)
         if len(digits) < (_ECHO_MIN_AMOUNT if kind == "money" else _ECHO_MIN_DIGITS):
@@ -141,6 +156,11 @@ def _echoed(fact: str, message: str, message_numbers: list[str]) -> bool:
             for n in message_numbers
         )
     return kind in ("email", "url") and value in message
+
+
+def message_amounts(message: str) -> set[str]:
+    """The amounts of money a (case-folded) message names, spelled as money facts are."""
+    return {_canonical("money", m.group(0)) for m in _MONEY.finditer(message)}
 
 
 def key_facts(text: str, message: str | None = None) -> frozenset[str]:
@@ -163,13 +183,14 @@ def reply_facts(text: str) -> frozenset[str]:
         out.add("answer:yes")
     elif _NO.match(text):
         out.add("answer:no")
-    body = _LIST_MARKER.sub(_GAP, strip_slots(text))
+    body = _STEP_REFERENCE.sub(_GAP, _LIST_MARKER.sub(_GAP, strip_slots(text)))
     body = _take(_URL, body, "url", out)
     body = _take(_EMAIL, body, "email", out)
     body = _take(_REF_PAREN, body, "ref", out, group=1)
     body = _take(_REF_BRACKET, body, "ref", out, group=1)
     body = _take(_REF_SNAKE, body, "ref", out)
     body = _take(_MONEY, body, "money", out)
+    body = _take(_ROUND_THE_CLOCK, body, "time", out)
     body = _take(_TIME, body, "time", out)
     body = _take(_DATE, body, "date", out)
     body = _take(_PHONE, body, "phone", out)
