@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     discovery_max_examples: int = Field(
         4000, ge=100, description="Above this, examples are pre-grouped before clustering."
     )
+    regroup_min_examples: int = Field(
+        300, ge=2, description="Fewest differently worded examples regrouped by their words after an import."
+    )
+    regroup_max_examples: int = Field(
+        4000, ge=2, description="Most of them: the regrouping's memory grows with their number squared."
+    )
     verify_sample: int = Field(500, ge=1, description="Points `pls index verify` compares in full.")
 
     # The live flow: webhooks, conversations, sending (issue 3).

@@ -27,6 +27,7 @@ from app.learning.calibration import build_calibration_set, choose_thresholds  #
 from app.learning.facts import normalise_reply  # noqa: E402
 from app.learning.grouping import PatternGrouper  # noqa: E402
 from app.learning.metrics import eval_report  # noqa: E402
+from app.learning.regrouping import regroup  # noqa: E402
 from app.learning.scoring import PatternStats, decide, score_candidates  # noqa: E402
 from indexer.exact import ExactNeighbours  # noqa: E402
 
@@ -75,7 +76,22 @@ def learn(train: list[dict], text_vecs: np.ndarray, reply_vecs: np.ndarray) -> t
     online = len(grouper)
     mapping = grouper.consolidate()
     pattern_ids = np.array([mapping.get(int(p), int(p)) for p in pattern_ids], dtype=np.int64)
-    return pattern_ids, online
+    return regroup_worded_apart(train, pattern_ids, next_id), online
+
+
+def regroup_worded_apart(train: list[dict], pattern_ids: np.ndarray, next_id: int) -> np.ndarray:
+    """As the learner does after an import (`app/learning/refiling.py`, without approvals or
+    bounds): lines whose reply no other line shares are regrouped by their words."""
+    sent = Counter(normalise_reply(row["reply"]) for row in train)
+    apart = [i for i, row in enumerate(train) if sent[normalise_reply(row["reply"])] == 1]
+    before = len({int(pattern_ids[i]) for i in apart})
+    if len(apart) < 2 or before < 2:
+        return pattern_ids
+    groups = regroup([train[i]["text"] for i in apart], [train[i]["reply"] for i in apart], before)
+    out = pattern_ids.copy()
+    for offset, group in enumerate(groups):
+        out[[apart[i] for i in group]] = next_id + offset
+    return out
 
 
 def run(args: argparse.Namespace) -> dict[str, object]:
@@ -92,10 +108,17 @@ def run(args: argparse.Namespace) -> dict[str, object]:
 
     t0 = time.perf_counter()
     if args.grouping == "word-cca":
-        from word_cca_grouping import consensus_groups
+        from app.learning.word_grouping import consensus_groups
 
         groups = consensus_groups([r["text"] for r in train], [r["reply"] for r in train], args.groups)
         pattern_ids, online_patterns = groups.astype(np.int64) + 1, args.groups
+    elif args.grouping == "file":
+        pattern_ids = np.load(args.groups_file).astype(np.int64) + 1
+        online_patterns = len(set(pattern_ids.tolist()))
+    elif args.grouping == "label":
+        labels = sorted({r["label"] for r in train})
+        pattern_ids = np.array([labels.index(r["label"]) + 1 for r in train], dtype=np.int64)
+        online_patterns = len(labels)
     else:
         pattern_ids, online_patterns = learn(train, text_vecs, reply_vecs)
     t_learn = time.perf_counter() - t0
@@ -235,11 +258,15 @@ def main() -> None:
     )
     parser.add_argument(
         "--grouping",
-        choices=["learner", "word-cca"],
+        choices=["learner", "word-cca", "label", "file"],
         default="learner",
-        help="the learner's patterns, or a consensus of word-CCA partitions (scripts/word_cca_grouping.py)",
+        help="the learner's patterns; a consensus of word-CCA partitions alone "
+        "(app/learning/word_grouping.py); the labels themselves (an upper bound); or a file",
     )
     parser.add_argument("--groups", type=int, default=58, help="how many groups word-cca makes")
+    parser.add_argument(
+        "--groups-file", help="with --grouping file: a .npy of one group number per train line"
+    )
     args = parser.parse_args()
     report = run(args)
     timings = report.pop("timings")

@@ -1,17 +1,13 @@
-"""The research grouping in scripts/word_cca_grouping.py: pairs that name the same people and
-things but ask different things are grouped by what they ask."""
+"""The word-CCA grouping: pairs that name the same people and things but ask different things
+are grouped by what they ask."""
 
 from __future__ import annotations
 
 import random
-import sys
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-
-from word_cca_grouping import consensus_groups, word_views  # noqa: E402
+from app.learning.word_grouping import consensus_groups, word_views
 
 PEOPLE = ["Mr Smith", "Anna Freeman", "Ms Hawkings", "David Miller", "Mr Jones"]
 THINGS = ["bill", "invoice", "statement"]

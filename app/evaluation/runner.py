@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sqlmodel import Session, col, select
 from tqdm import tqdm
 
 from app.config import Settings
@@ -19,6 +20,7 @@ from app.learning.facts import normalise_reply
 from app.learning.learner import Interaction
 from app.learning.matcher import Matcher
 from app.learning.metrics import eval_report
+from app.models import Example
 from app.services import Services, build_services
 from embeddings.base import Embedder
 
@@ -72,6 +74,16 @@ class Answers:
         return normalise_reply(expected.reply) in self.replies.get(pattern_id, set())
 
 
+def final_patterns(services: Services, example_ids: Sequence[int]) -> list[int]:
+    """The pattern each example is filed under now, after merges and regrouping."""
+    with Session(services.engine) as session:
+        rows = session.exec(
+            select(Example.id, Example.pattern_id).where(col(Example.id).in_(set(example_ids)))
+        )
+        pattern_of = dict(rows.all())
+    return [pattern_of[example_id] for example_id in example_ids]
+
+
 def run_eval(
     train: Sequence[Pair], test: Sequence[Pair], settings: Settings, progress: bool = False
 ) -> dict[str, Any]:
@@ -99,8 +111,10 @@ def _evaluate(
             source="eval",
             progress=bar.update,
         )
-    mapping = services.learner.consolidate(tenant)
-    pattern_of_line = [mapping.get(r.pattern_id, r.pattern_id) for r in summary.results]
+    services.learner.consolidate(tenant)
+    settings = services.settings
+    services.learner.regroup(tenant, settings.regroup_min_examples, settings.regroup_max_examples)
+    pattern_of_line = final_patterns(services, [r.example_id for r in summary.results])
     calibration = services.calibration.fit(tenant)
     # As the service's upkeep would: matching then walks a graph, not a scan of every example.
     services.store.optimize_if_due()

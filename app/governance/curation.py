@@ -10,8 +10,7 @@ from sqlmodel import Session, col, select
 from app.errors import Conflict, InvalidInput, NotFound
 from app.governance.rows import ChangeSet
 from app.governance.versions import apply_version, owned_pattern
-from app.learning.facts import key_facts
-from app.learning.learner import reply_key
+from app.learning.facts import key_facts, reply_key
 from app.models import Conversation, Example, ExampleStatus, Message, Pattern, PatternStatus
 
 

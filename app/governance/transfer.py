@@ -13,8 +13,7 @@ from sqlmodel import Session, col, select
 from app.errors import InvalidInput
 from app.governance.rows import ChangeSet
 from app.governance.versions import EDITABLE, apply_version, pattern_state, validate_changes
-from app.learning.facts import key_facts
-from app.learning.learner import reply_key
+from app.learning.facts import key_facts, reply_key
 from app.learning.loader import SEARCHABLE
 from app.models import Example, Pattern, utcnow
 from app.text import fingerprint

@@ -89,6 +89,8 @@ def run_import(
             bar.close()
     if finish:
         services.learner.consolidate(tenant)
+        settings = services.settings
+        services.learner.regroup(tenant, settings.regroup_min_examples, settings.regroup_max_examples)
         summary.calibration = services.calibration.fit(tenant)
         # A bulk load leaves its points outside the search graph; build it before serving.
         services.store.optimize_if_due()

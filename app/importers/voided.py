@@ -16,8 +16,8 @@ from sqlmodel import Session, col, select
 from app.db import session_scope
 from app.importers.records import Turn
 from app.indexing import enqueue
-from app.learning.facts import key_facts
-from app.learning.learner import Interaction, reply_key
+from app.learning.facts import key_facts, reply_key
+from app.learning.learner import Interaction
 from app.learning.quality import Quality
 from app.models import Example, ExampleStatus, Pattern, PatternStatus
 from app.services import Services
@@ -44,7 +44,9 @@ def store_voided(
     with memory.lock, session_scope(services.engine) as session:
         known = set(
             session.exec(
-                select(Example.text_hash).where(Example.tenant == tenant, col(Example.text_hash).in_(set(hashes)))
+                select(Example.text_hash).where(
+                    Example.tenant == tenant, col(Example.text_hash).in_(set(hashes))
+                )
             ).all()
         )
         for (interaction, turn, quality), text_hash, message_vec, reply_vec in zip(

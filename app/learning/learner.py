@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -12,12 +13,15 @@ from sqlmodel import Session, col, select
 from app.db import session_scope
 from app.errors import InvalidInput
 from app.indexing import IndexWriter, enqueue
-from app.learning.facts import key_facts, normalise_reply
+from app.learning.facts import key_facts, reply_key
 from app.learning.memory import MemoryRegistry, PatternState, TenantMemory
-from app.models import Decision, Example, ExampleStatus, Pattern, PatternStatus, utcnow
+from app.learning.refiling import Refiled, refile_worded_apart, retire
+from app.models import Example, ExampleStatus, Pattern, utcnow
 from app.privacy import mask_pii
 from app.text import clean_text, fingerprint
 from embeddings.base import Embedder
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -51,11 +55,6 @@ class LearnSummary:
     duplicates: int = 0
     new_patterns: int = 0
     results: list[Learned] = field(default_factory=list)
-
-
-def reply_key(reply: str) -> str:
-    """Lookup key of a reply: identical after case and whitespace normalisation."""
-    return fingerprint(normalise_reply(reply))
 
 
 class Learner:
@@ -259,6 +258,34 @@ class Learner:
         self.index_writer.move_now(moved)
         return mapping
 
+    def regroup(self, tenant: str, min_examples: int, max_examples: int) -> Refiled:
+        """File the tenant's differently worded examples again, by their words (after a bulk
+        import; see `refiling`). The tenant's memory is reloaded from SQL afterwards."""
+        memory = self.memories.get(tenant)
+        with memory.lock:
+            try:
+                with session_scope(self.engine) as session:
+                    refiled = refile_worded_apart(session, tenant, min_examples, max_examples)
+                    enqueue(session, sum(refiled.moved.values(), []))
+            except BaseException:
+                self.memories.forget(tenant)
+                raise
+            if refiled.moved:
+                # Patterns were created, emptied and reworded: the grouper and the pattern
+                # states are rebuilt from SQL rather than patched.
+                self.memories.forget(tenant)
+        if refiled.moved:
+            log.info(
+                "tenant %s: %d differently worded examples regrouped, %d patterns -> %d, %d moved",
+                tenant,
+                refiled.examples,
+                refiled.patterns_before,
+                refiled.patterns_after,
+                sum(len(ids) for ids in refiled.moved.values()),
+            )
+            self.index_writer.move_now(refiled.moved)
+        return refiled
+
     def _apply_merges(self, tenant: str, mapping: dict[int, int]) -> dict[int, list[int]]:
         moved: dict[int, list[int]] = {}
         with session_scope(self.engine) as session:
@@ -275,20 +302,11 @@ class Learner:
                     select(Pattern).where(col(Pattern.id).in_(list(mapping) + list(mapping.values())))
                 ).all()
             }
-            session.flush()
-            referenced = set(
-                session.exec(
-                    select(Decision.pattern_id).where(col(Decision.pattern_id).in_(list(mapping)))
-                ).all()
-            )
             for drop, keep in mapping.items():
                 survivor, merged = patterns[keep], patterns[drop]
                 survivor.example_count += merged.example_count
                 survivor.match_count += merged.match_count
                 survivor.updated_at = utcnow()
-                if drop in referenced:
-                    merged.status = PatternStatus.disabled
-                    merged.example_count = 0
-                else:
-                    session.delete(merged)
+            session.flush()
+            retire(session, [patterns[drop] for drop in mapping])
         return moved

@@ -1,8 +1,9 @@
 """Grouping message-reply pairs by meaning from their words: a consensus of word-CCA partitions.
 
-A research grouping for tenants whose replies are all worded differently (Bitext), measured with
-`scripts/tune_matcher.py --grouping word-cca`. It is not the learner's grouping: it runs over all
-examples at once, and its co-association matrix grows with the square of their number.
+For examples whose replies are all worded differently, where no reply is shared to tell which
+examples go together (`app/learning/regrouping.py`). It runs over all those examples at once,
+and its co-association matrix grows with the square of their number, so it is bounded by
+`regroup_max_examples`.
 
 Why these features: a reply repeats much of its message (names, numbers, the object asked
 about), and those repeated words group examples by who or what they name rather than by what
@@ -72,6 +73,11 @@ def _inverse_sqrt(matrix: np.ndarray) -> np.ndarray:
 
 def consensus_groups(messages: Sequence[str], replies: Sequence[str], groups: int) -> np.ndarray:
     """A group number per pair, `groups` groups."""
+    return cut(co_association(messages, replies, groups), groups)
+
+
+def co_association(messages: Sequence[str], replies: Sequence[str], groups: int) -> np.ndarray:
+    """Share of the voting partitions (of about `groups` groups) that put each two pairs together."""
     message_view, added_view = word_views(messages, replies)
     together = np.zeros((len(messages), len(messages)), dtype=np.float32)
     votes = 0
@@ -83,7 +89,13 @@ def consensus_groups(messages: Sequence[str], replies: Sequence[str], groups: in
                 labels = AgglomerativeClustering(n_clusters=k, linkage="ward").fit_predict(projected)
                 together += labels[:, None] == labels[None, :]
                 votes += 1
-    distance = 1.0 - together / votes
+    return together / votes
+
+
+def cut(together: np.ndarray, groups: int) -> np.ndarray:
+    """A group number per pair: average linkage over how rarely the votes put pairs together."""
+    if len(together) <= groups:
+        return np.arange(len(together))
     return AgglomerativeClustering(n_clusters=groups, metric="precomputed", linkage="average").fit_predict(
-        distance
+        1.0 - together
     )
