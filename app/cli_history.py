@@ -49,7 +49,8 @@ def _report_error(location: str, message: str) -> None:
     typer.echo(f"{location}: {message}", err=True)
 
 
-def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
+def print_summary(summary: dict[str, Any], as_json: bool) -> None:
+    """An import's totals: one JSON object, or lines for a person."""
     if as_json:
         typer.echo(json.dumps(summary, default=str))
         return
@@ -61,13 +62,19 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
     )
     for reason, count in summary["void_reasons"].items():
         typer.echo(f"  voided {count}: {reason}")
+    regrouped = summary["regrouped"]
+    if regrouped:
+        typer.echo(
+            f"regrouped {regrouped['examples']} differently worded examples by their words: "
+            f"{regrouped['patterns_before']} patterns -> {regrouped['patterns_after']}, {regrouped['moved']} moved"
+        )
     if summary["candidates"] is not None:
         typer.echo(f"{summary['candidates']} candidate patterns discovered (pls discover --list)")
 
 
 def _finish(summary: Any, as_json: bool) -> None:
     data = summary.as_dict()
-    _print_summary(data, as_json)
+    print_summary(data, as_json)
     if data["errors"] and data["read"] == data["errors"]:
         _fail(f"nothing importable; first problem: {data['error_lines'][0]}")
 

@@ -11,12 +11,14 @@ import numpy as np
 import pytest
 from sqlmodel import Session, select
 
+from app.cli_history import print_summary
 from app.config import Settings
 from app.importers.pairs import KIND, line_count, pair_records
 from app.importers.progress import Progress
 from app.importers.runner import run_import
 from app.importers.runs import ImportSummary, file_fingerprint
 from app.learning.learner import Interaction
+from app.learning.refiling import Refiled
 from app.models import Example, ExampleStatus, ImportRun
 from app.services import Services, build_services
 from indexer.edge import EdgeStore
@@ -67,7 +69,9 @@ def write_pairs(path: Path, pairs: Sequence[tuple[str, str]], extra: Sequence[by
     return path
 
 
-def import_file(services: Services, path: Path, errors: list[str] | None = None, chunk: int = 4) -> ImportSummary:
+def import_file(
+    services: Services, path: Path, errors: list[str] | None = None, chunk: int = 4
+) -> ImportSummary:
     data = path.read_bytes()
     return run_import(
         services,
@@ -105,7 +109,9 @@ def test_a_bad_line_is_reported_with_file_and_line_and_skipped(services: Service
         GOOD[:3],
         extra=[b"not json", b'{"text": "hi"}', b'{"text": "   ", "reply": "Fine answer here."}', b"\xff"],
     )
-    path.write_bytes(path.read_bytes() + json.dumps({"text": GOOD[3][0], "reply": GOOD[3][1]}).encode() + b"\n")
+    path.write_bytes(
+        path.read_bytes() + json.dumps({"text": GOOD[3][0], "reply": GOOD[3][1]}).encode() + b"\n"
+    )
     errors: list[str] = []
     summary = import_file(services, path, errors)
     assert errors == [
@@ -191,7 +197,9 @@ def test_progress_without_a_terminal_logs_rate_and_eta() -> None:
     assert "/s, ETA " in lines[0]
 
 
-def test_a_finished_import_leaves_no_point_outside_the_search_graph(settings: Settings, tmp_path: Path) -> None:
+def test_a_finished_import_leaves_no_point_outside_the_search_graph(
+    settings: Settings, tmp_path: Path
+) -> None:
     from indexer import EdgeTuning, optimize_in_process
 
     embedder = FakeEmbedder()
@@ -200,9 +208,33 @@ def test_a_finished_import_leaves_no_point_outside_the_search_graph(settings: Se
     store = EdgeStore(tmp_path / "q", dim=embedder.dim, tuning=tuning, optimizer=optimize_in_process)
     built = build_services(settings, embedder=embedder, store=store)
     try:
-        pairs = [(f"question number {i} about topic {i % 7}", f"answer for topic {i % 7}") for i in range(120)]
+        pairs = [
+            (f"question number {i} about topic {i % 7}", f"answer for topic {i % 7}") for i in range(120)
+        ]
         summary = import_file(built, write_pairs(tmp_path / "pairs.jsonl", pairs), chunk=50)
         assert summary.learned == 120
         assert store.count("default") == 120 and store.unindexed_points() == 0
     finally:
         built.close()
+
+
+def test_an_import_finishes_by_regrouping_differently_worded_replies_and_says_so(
+    services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calls: list[tuple[str, int, int]] = []
+
+    def regroup(tenant: str, min_examples: int, max_examples: int) -> Refiled:
+        calls.append((tenant, min_examples, max_examples))
+        return Refiled(examples=12, patterns_before=6, patterns_after=5, moved={3: [1, 2], 4: [7]})
+
+    monkeypatch.setattr(services.learner, "regroup", regroup)
+    summary = import_file(services, write_pairs(tmp_path / "pairs.jsonl", GOOD)).as_dict()
+
+    settings = services.settings
+    assert calls == [("default", settings.regroup_min_examples, settings.regroup_max_examples)]
+    assert summary["regrouped"] == {"examples": 12, "patterns_before": 6, "patterns_after": 5, "moved": 3}
+    print_summary(summary, as_json=False)
+    assert (
+        "regrouped 12 differently worded examples by their words: 6 patterns -> 5, 3 moved"
+        in capsys.readouterr().out
+    )

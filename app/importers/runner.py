@@ -90,7 +90,11 @@ def run_import(
     if finish:
         services.learner.consolidate(tenant)
         settings = services.settings
-        services.learner.regroup(tenant, settings.regroup_min_examples, settings.regroup_max_examples)
+        refiled = services.learner.regroup(
+            tenant, settings.regroup_min_examples, settings.regroup_max_examples
+        )
+        if refiled.moved:
+            summary.regrouped = refiled.totals()
         summary.calibration = services.calibration.fit(tenant)
         # A bulk load leaves its points outside the search graph; build it before serving.
         services.store.optimize_if_due()

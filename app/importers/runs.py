@@ -40,6 +40,8 @@ class ImportSummary:
     error_count: int = 0
     calibration: dict[str, Any] | None = None
     candidates: int | None = None
+    # The regrouping of differently worded examples at the end (`Refiled` as a dict), if any.
+    regrouped: dict[str, int] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready totals."""
@@ -56,6 +58,7 @@ class ImportSummary:
             "error_lines": self.errors,
             "calibrated": bool(self.calibration and self.calibration.get("fitted", True)),
             "candidates": self.candidates,
+            "regrouped": self.regrouped,
         }
 
     def counts(self) -> dict[str, Any]:
@@ -110,7 +113,9 @@ def open_run(engine: Engine, tenant: str, kind: str, path: str, fingerprint: str
         return run
 
 
-def save_progress(engine: Engine, run_id: int, position: int, summary: ImportSummary, done: bool = False) -> None:
+def save_progress(
+    engine: Engine, run_id: int, position: int, summary: ImportSummary, done: bool = False
+) -> None:
     """Record that every record up to `position` is committed, with the totals so far."""
     with session_scope(engine) as session:
         run = session.get(ImportRun, run_id)

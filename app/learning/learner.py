@@ -275,14 +275,7 @@ class Learner:
                 # states are rebuilt from SQL rather than patched.
                 self.memories.forget(tenant)
         if refiled.moved:
-            log.info(
-                "tenant %s: %d differently worded examples regrouped, %d patterns -> %d, %d moved",
-                tenant,
-                refiled.examples,
-                refiled.patterns_before,
-                refiled.patterns_after,
-                sum(len(ids) for ids in refiled.moved.values()),
-            )
+            log.info("tenant %s: differently worded examples regrouped %s", tenant, refiled.totals())
             self.index_writer.move_now(refiled.moved)
         return refiled
 

@@ -36,6 +36,15 @@ class Refiled:
     patterns_after: int = 0
     moved: dict[int, list[int]] = field(default_factory=dict)  # {new pattern: example ids}
 
+    def totals(self) -> dict[str, int]:
+        """The numbers, for summaries and logs."""
+        return {
+            "examples": self.examples,
+            "patterns_before": self.patterns_before,
+            "patterns_after": self.patterns_after,
+            "moved": sum(len(ids) for ids in self.moved.values()),
+        }
+
 
 def refile_worded_apart(session: Session, tenant: str, min_examples: int, max_examples: int) -> Refiled:
     """Regroup the tenant's differently worded examples (see the module); nothing when there are
