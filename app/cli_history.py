@@ -66,7 +66,8 @@ def print_summary(summary: dict[str, Any], as_json: bool) -> None:
     if regrouped:
         typer.echo(
             f"regrouped {regrouped['examples']} differently worded examples by their words: "
-            f"{regrouped['patterns_before']} patterns -> {regrouped['patterns_after']}, {regrouped['moved']} moved"
+            f"{regrouped['patterns_before']} patterns -> {regrouped['patterns_after']}, {regrouped['moved']} moved "
+            f"(undo: POST /api/audit/{regrouped['audit_id']}/revert)"
         )
     if summary["candidates"] is not None:
         typer.echo(f"{summary['candidates']} candidate patterns discovered (pls discover --list)")

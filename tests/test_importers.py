@@ -221,20 +221,27 @@ def test_a_finished_import_leaves_no_point_outside_the_search_graph(
 def test_an_import_finishes_by_regrouping_differently_worded_replies_and_says_so(
     services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    calls: list[tuple[str, int, int]] = []
+    calls: list[str] = []
 
-    def regroup(tenant: str, min_examples: int, max_examples: int) -> Refiled:
-        calls.append((tenant, min_examples, max_examples))
-        return Refiled(examples=12, patterns_before=6, patterns_after=5, moved={3: [1, 2], 4: [7]})
+    def regroup(services: Services, tenant: str) -> Refiled:
+        calls.append(tenant)
+        return Refiled(
+            examples=12, patterns_before=6, patterns_after=5, moved={3: [1, 2], 4: [7]}, audit_id=9
+        )
 
-    monkeypatch.setattr(services.learner, "regroup", regroup)
+    monkeypatch.setattr("app.importers.runner.regroup_after_import", regroup)
     summary = import_file(services, write_pairs(tmp_path / "pairs.jsonl", GOOD)).as_dict()
 
-    settings = services.settings
-    assert calls == [("default", settings.regroup_min_examples, settings.regroup_max_examples)]
-    assert summary["regrouped"] == {"examples": 12, "patterns_before": 6, "patterns_after": 5, "moved": 3}
+    assert calls == ["default"]
+    assert summary["regrouped"] == {
+        "examples": 12,
+        "patterns_before": 6,
+        "patterns_after": 5,
+        "moved": 3,
+        "audit_id": 9,
+    }
     print_summary(summary, as_json=False)
     assert (
-        "regrouped 12 differently worded examples by their words: 6 patterns -> 5, 3 moved"
-        in capsys.readouterr().out
+        "regrouped 12 differently worded examples by their words: 6 patterns -> 5, 3 moved "
+        "(undo: POST /api/audit/9/revert)" in capsys.readouterr().out
     )

@@ -13,7 +13,8 @@ from sqlmodel import Session, select
 from app.config import Settings
 from app.learning.facts import reply_key
 from app.learning.learner import Interaction
-from app.models import Decision, Example, Pattern, PatternStatus
+from app.learning.refiling import Refiled, choose_owners, regroup_after_import
+from app.models import Example, Pattern, PatternStatus
 from app.patterns import recount
 from app.services import Services, build_services
 from tests.conftest import FakeEmbedder
@@ -59,6 +60,12 @@ def learn_pairs(services: Services, engine: Engine, n_each: int = 40) -> dict[st
     return dict(zip(messages, asks, strict=True))
 
 
+def regroup(services: Services, min_examples: int = 10, max_examples: int = 1000) -> Refiled:
+    services.settings.regroup_min_examples = min_examples
+    services.settings.regroup_max_examples = max_examples
+    return regroup_after_import(services, TENANT)
+
+
 def examples(engine: Engine) -> list[Example]:
     with Session(engine) as session:
         return list(session.exec(select(Example).where(Example.tenant == TENANT)).all())
@@ -80,23 +87,27 @@ def test_mixed_patterns_are_filed_again_by_what_they_ask(services: Services, eng
     ask_of = learn_pairs(services, engine)
     assert any(len(asks) > 1 for asks in asks_per_pattern(engine, ask_of).values())
 
-    refiled = services.learner.regroup(TENANT, min_examples=10, max_examples=1000)
+    refiled = regroup(services)
 
     assert refiled.examples == 120 and refiled.moved
     by_pattern = asks_per_pattern(engine, ask_of)
     assert all(len(asks) == 1 for asks in by_pattern.values()), by_pattern
     assert refiled.patterns_after == len(by_pattern)
     stored = patterns(engine)
-    assert set(stored) == set(by_pattern)  # patterns left empty are gone
-    for pattern_id, pattern in stored.items():
+    assert {p for p, pattern in stored.items() if pattern.status != PatternStatus.disabled} == set(by_pattern)
+    for pattern_id in by_pattern:
+        pattern = stored[pattern_id]
         own = [e for e in examples(engine) if e.pattern_id == pattern_id]
         # Each pattern answers with one of its own examples' replies, and counts them.
-        assert pattern.reply_key in {reply_key(e.reply) for e in own}
+        assert reply_key(pattern.response_text) in {reply_key(e.reply) for e in own}
         assert pattern.example_count == len(own)
     # The index and the memory follow SQL.
     points = services.store.retrieve([e.id for e in examples(engine)])  # type: ignore[misc]
     assert {p.example_id: p.pattern_id for p in points} == {e.id: e.pattern_id for e in examples(engine)}
-    assert set(services.memories.get(TENANT).patterns) == set(stored)
+    memory = services.memories.get(TENANT)
+    assert {p for p, state in memory.patterns.items() if state.status != PatternStatus.disabled} == set(
+        by_pattern
+    )
 
 
 def test_approved_patterns_and_shared_replies_stay_where_they_are(services: Services, engine: Engine) -> None:
@@ -114,7 +125,7 @@ def test_approved_patterns_and_shared_replies_stay_where_they_are(services: Serv
         session.commit()
     before = {e.id: e.pattern_id for e in examples(engine)}
 
-    services.learner.regroup(TENANT, min_examples=10, max_examples=1000)
+    regroup(services)
 
     after = {e.id: e.pattern_id for e in examples(engine)}
     assert all(after[i] == approved_id for i, p in before.items() if p == approved_id)
@@ -122,38 +133,50 @@ def test_approved_patterns_and_shared_replies_stay_where_they_are(services: Serv
     assert patterns(engine)[approved_id].status == PatternStatus.approved
 
 
-def test_an_emptied_pattern_that_decisions_name_is_disabled_not_deleted(
-    services: Services, engine: Engine
-) -> None:
+def test_a_regrouping_is_audited_and_undone_in_one_step(services: Services, engine: Engine) -> None:
     ask_of = learn_pairs(services, engine)
-    before = set(patterns(engine))
-    with Session(engine) as session:
-        for n, pattern_id in enumerate(before):
-            session.add(
-                Decision(
-                    id=f"d{n}",
-                    tenant=TENANT,
-                    text="a message",
-                    pattern_id=pattern_id,
-                    action="none",
-                    decision="none",
-                    reason="below the suggest threshold",
-                )
-            )
-        session.commit()
+    before_examples = {e.id: e.pattern_id for e in examples(engine)}
+    before_patterns = {p.id: (p.status, p.response_text) for p in patterns(engine).values()}
 
-    services.learner.regroup(TENANT, min_examples=10, max_examples=1000)
+    refiled = regroup(services)
 
+    assert refiled.audit_id is not None
     stored = patterns(engine)
-    assert set(stored) >= before  # every pattern a decision names is still there
     in_use = set(asks_per_pattern(engine, ask_of))
-    for pattern_id in before - in_use:
+    # Nothing is deleted: a pattern left empty is disabled, so the revert can bring it back.
+    assert set(stored) >= set(before_patterns)
+    for pattern_id in set(stored) - in_use:
         assert stored[pattern_id].status == PatternStatus.disabled and stored[pattern_id].example_count == 0
+
+    services.governance.revert(TENANT, "admin", refiled.audit_id)
+
+    assert {e.id: e.pattern_id for e in examples(engine)} == before_examples
+    after_patterns = patterns(engine)
+    assert {
+        p: (after_patterns[p].status, after_patterns[p].response_text) for p in before_patterns
+    } == before_patterns
+    # Patterns the regrouping created are disabled by the revert (history may name them).
+    assert all(
+        after_patterns[p].status == PatternStatus.disabled for p in set(after_patterns) - set(before_patterns)
+    )
+    points = services.store.retrieve(list(before_examples))
+    assert {p.example_id: p.pattern_id for p in points} == before_examples
 
 
 def test_nothing_moves_outside_the_bounds(services: Services, engine: Engine) -> None:
     learn_pairs(services, engine)
     before = {e.id: e.pattern_id for e in examples(engine)}
-    assert services.learner.regroup(TENANT, min_examples=500, max_examples=1000).moved == {}
-    assert services.learner.regroup(TENANT, min_examples=10, max_examples=100).moved == {}
+    assert regroup(services, min_examples=500).moved == {}
+    assert regroup(services, max_examples=100).moved == {}
     assert {e.id: e.pattern_id for e in examples(engine)} == before
+
+
+def test_a_group_never_keeps_a_pattern_whose_staying_replies_state_other_facts() -> None:
+    moving = [
+        Example(id=i, tenant=TENANT, pattern_id=1, text="door code?", reply=r, text_hash=str(i))
+        for i, r in enumerate(["The door code is 7788", "Use 7788 at the door", "Code 7788, enjoy"])
+    ]
+    # Pattern 1 also holds a reply sent many times that stays: "The door code is 4512".
+    assert choose_owners([moving], staying={1: {"num:4512"}}) == [None]  # a pattern of its own
+    assert choose_owners([moving], staying={1: {"num:7788"}}) == [1]
+    assert choose_owners([moving], staying={}) == [1]

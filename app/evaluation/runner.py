@@ -20,6 +20,7 @@ from app.learning.facts import normalise_reply
 from app.learning.learner import Interaction
 from app.learning.matcher import Matcher
 from app.learning.metrics import eval_report
+from app.learning.refiling import regroup_after_import
 from app.models import Example
 from app.services import Services, build_services
 from embeddings.base import Embedder
@@ -112,8 +113,7 @@ def _evaluate(
             progress=bar.update,
         )
     services.learner.consolidate(tenant)
-    settings = services.settings
-    services.learner.regroup(tenant, settings.regroup_min_examples, settings.regroup_max_examples)
+    regroup_after_import(services, tenant)
     pattern_of_line = final_patterns(services, [r.example_id for r in summary.results])
     calibration = services.calibration.fit(tenant)
     # As the service's upkeep would: matching then walks a graph, not a scan of every example.

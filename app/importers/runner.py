@@ -24,6 +24,7 @@ from app.importers.runs import MAX_ERRORS_KEPT, ImportSummary, open_run, save_pr
 from app.importers.voided import store_voided
 from app.learning.learner import Interaction
 from app.learning.quality import Quality, score_interaction
+from app.learning.refiling import regroup_after_import
 from app.models import Example
 from app.services import Services
 from app.tenants import require_tenant
@@ -89,10 +90,7 @@ def run_import(
             bar.close()
     if finish:
         services.learner.consolidate(tenant)
-        settings = services.settings
-        refiled = services.learner.regroup(
-            tenant, settings.regroup_min_examples, settings.regroup_max_examples
-        )
+        refiled = regroup_after_import(services, tenant)
         if refiled.moved:
             summary.regrouped = refiled.totals()
         summary.calibration = services.calibration.fit(tenant)

@@ -41,7 +41,7 @@ class ImportSummary:
     calibration: dict[str, Any] | None = None
     candidates: int | None = None
     # The regrouping of differently worded examples at the end (`Refiled` as a dict), if any.
-    regrouped: dict[str, int] | None = None
+    regrouped: dict[str, int | None] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready totals."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -15,13 +14,10 @@ from app.errors import InvalidInput
 from app.indexing import IndexWriter, enqueue
 from app.learning.facts import key_facts, reply_key
 from app.learning.memory import MemoryRegistry, PatternState, TenantMemory
-from app.learning.refiling import Refiled, refile_worded_apart, retire
-from app.models import Example, ExampleStatus, Pattern, utcnow
+from app.models import Decision, Example, ExampleStatus, Pattern, PatternStatus, utcnow
 from app.privacy import mask_pii
 from app.text import clean_text, fingerprint
 from embeddings.base import Embedder
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -258,27 +254,6 @@ class Learner:
         self.index_writer.move_now(moved)
         return mapping
 
-    def regroup(self, tenant: str, min_examples: int, max_examples: int) -> Refiled:
-        """File the tenant's differently worded examples again, by their words (after a bulk
-        import; see `refiling`). The tenant's memory is reloaded from SQL afterwards."""
-        memory = self.memories.get(tenant)
-        with memory.lock:
-            try:
-                with session_scope(self.engine) as session:
-                    refiled = refile_worded_apart(session, tenant, min_examples, max_examples)
-                    enqueue(session, sum(refiled.moved.values(), []))
-            except BaseException:
-                self.memories.forget(tenant)
-                raise
-            if refiled.moved:
-                # Patterns were created, emptied and reworded: the grouper and the pattern
-                # states are rebuilt from SQL rather than patched.
-                self.memories.forget(tenant)
-        if refiled.moved:
-            log.info("tenant %s: differently worded examples regrouped %s", tenant, refiled.totals())
-            self.index_writer.move_now(refiled.moved)
-        return refiled
-
     def _apply_merges(self, tenant: str, mapping: dict[int, int]) -> dict[int, list[int]]:
         moved: dict[int, list[int]] = {}
         with session_scope(self.engine) as session:
@@ -301,5 +276,21 @@ class Learner:
                 survivor.match_count += merged.match_count
                 survivor.updated_at = utcnow()
             session.flush()
-            retire(session, [patterns[drop] for drop in mapping])
+            _retire(session, [patterns[drop] for drop in mapping])
         return moved
+
+
+def _retire(session: Session, patterns: Sequence[Pattern]) -> None:
+    """Patterns merged into others: deleted, or disabled when decisions refer to them (their
+    history still names them)."""
+    referenced = set(
+        session.exec(
+            select(Decision.pattern_id).where(col(Decision.pattern_id).in_([p.id for p in patterns]))
+        ).all()
+    )
+    for pattern in patterns:
+        if pattern.id in referenced:
+            pattern.status = PatternStatus.disabled
+            pattern.example_count = 0
+        else:
+            session.delete(pattern)

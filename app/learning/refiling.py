@@ -9,22 +9,36 @@ their ids where they can, and a group left without one gets a new candidate patt
 
 A pattern's reply is one of its own examples' replies: when every example of a pattern is
 regrouped and the one whose reply it showed went elsewhere, it takes its oldest example's.
-Patterns left empty are deleted, or disabled when decisions refer to them.
+Patterns left empty are disabled. The whole regrouping is one governance action: audited, and
+undone in one step like any other (`POST /api/audit/{id}/revert`), which is why nothing is
+deleted and every reply change is a new pattern version.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session, col, select
 
-from app.learning.facts import key_facts, reply_key
+from app.governance.rows import ChangeSet
+from app.governance.versions import apply_version
+from app.learning.facts import facts_conflict, key_facts, reply_key
 from app.learning.loader import SEARCHABLE
 from app.learning.regrouping import regroup
-from app.models import Decision, Example, Pattern, PatternStatus, utcnow
+from app.models import Example, Pattern, PatternStatus
 from app.patterns import recount
+
+if TYPE_CHECKING:
+    from app.services import Services
+
+log = logging.getLogger(__name__)
+
+ACTOR = "pls"
+REASON = "differently worded examples regrouped by their words after an import"
 
 
 @dataclass
@@ -35,18 +49,41 @@ class Refiled:
     patterns_before: int = 0
     patterns_after: int = 0
     moved: dict[int, list[int]] = field(default_factory=dict)  # {new pattern: example ids}
+    audit_id: int | None = None  # the audit event that undoes it
 
-    def totals(self) -> dict[str, int]:
+    def totals(self) -> dict[str, int | None]:
         """The numbers, for summaries and logs."""
         return {
             "examples": self.examples,
             "patterns_before": self.patterns_before,
             "patterns_after": self.patterns_after,
             "moved": sum(len(ids) for ids in self.moved.values()),
+            "audit_id": self.audit_id,
         }
 
 
-def refile_worded_apart(session: Session, tenant: str, min_examples: int, max_examples: int) -> Refiled:
+def regroup_after_import(services: Services, tenant: str) -> Refiled:
+    """Regroup the tenant's differently worded examples as an audited governance action."""
+    settings = services.settings
+    refiled = Refiled()
+
+    def apply(session: Session, changes: ChangeSet) -> dict[str, int | None]:
+        nonlocal refiled
+        refiled = refile_worded_apart(
+            session, changes, tenant, settings.regroup_min_examples, settings.regroup_max_examples
+        )
+        return refiled.totals()
+
+    outcome = services.governance.run(tenant, ACTOR, "regroup", ("tenant", tenant), apply, reason=REASON)
+    refiled.audit_id = outcome.audit_id
+    if refiled.moved:
+        log.info("tenant %s: differently worded examples regrouped %s", tenant, refiled.totals())
+    return refiled
+
+
+def refile_worded_apart(
+    session: Session, changes: ChangeSet, tenant: str, min_examples: int, max_examples: int
+) -> Refiled:
     """Regroup the tenant's differently worded examples (see the module); nothing when there are
     fewer than `min_examples` or more than `max_examples` of them."""
     ids = _worded_apart(session, tenant)
@@ -59,19 +96,21 @@ def refile_worded_apart(session: Session, tenant: str, min_examples: int, max_ex
         return result
     groups = regroup([e.text for e in examples], [e.reply for e in examples], len(before))
     patterns = {p.id: p for p in session.exec(select(Pattern).where(col(Pattern.id).in_(list(before)))).all()}
-    owners = _owners([[examples[i] for i in group] for group in groups])
+    staying = _facts_staying(session, tenant, before, set(ids))
+    owners = choose_owners([[examples[i] for i in group] for group in groups], staying)
     for group, owner in zip(groups, owners, strict=True):
         members = [examples[i] for i in group]
         if owner is None:
-            pattern = _new_pattern(session, tenant, members[0])
+            pattern = _new_pattern(session, changes, tenant, members[0])
             owner = pattern.id
             patterns[owner] = pattern
         for example in members:
             if example.pattern_id != owner:
+                changes.track(example)
                 example.pattern_id = owner  # type: ignore[assignment]
                 result.moved.setdefault(owner, []).append(example.id)  # type: ignore[arg-type]
     session.flush()
-    _settle_patterns(session, tenant, patterns.values())
+    _settle_patterns(session, changes, tenant, patterns.values())
     result.patterns_after = len({e.pattern_id for e in examples})
     return result
 
@@ -98,9 +137,26 @@ def _worded_apart(session: Session, tenant: str) -> list[int]:
     ]
 
 
-def _owners(groups: Sequence[Sequence[Example]]) -> list[int | None]:
+def _facts_staying(
+    session: Session, tenant: str, pattern_ids: set[int], moving: set[int]
+) -> dict[int, set[str]]:
+    """Key facts of the examples that stay in these patterns whatever the regrouping does."""
+    facts: dict[int, set[str]] = {}
+    for example_id, pattern_id, text, reply in session.exec(
+        select(Example.id, Example.pattern_id, Example.text, Example.reply).where(
+            Example.tenant == tenant, col(Example.pattern_id).in_(list(pattern_ids))
+        )
+    ).all():
+        if example_id not in moving:
+            facts.setdefault(pattern_id, set()).update(key_facts(reply, text))
+    return facts
+
+
+def choose_owners(groups: Sequence[Sequence[Example]], staying: dict[int, set[str]]) -> list[int | None]:
     """The pattern each group keeps: the one holding most of it, each pattern once, the
-    largest overlaps first; None where a group gets a new pattern."""
+    largest overlaps first, never one whose staying examples state facts the group's replies
+    contradict; None where a group gets a new pattern."""
+    group_facts = [set().union(*(key_facts(e.reply, e.text) for e in group)) for group in groups]
     overlaps = sorted(
         (
             (count, -g, pattern_id)
@@ -113,25 +169,27 @@ def _owners(groups: Sequence[Sequence[Example]]) -> list[int | None]:
     taken: set[int] = set()
     for _, negative_g, pattern_id in overlaps:
         g = -negative_g
-        if owners[g] is None and pattern_id not in taken:
-            owners[g] = pattern_id
-            taken.add(pattern_id)
+        if owners[g] is not None or pattern_id in taken:
+            continue
+        if facts_conflict(group_facts[g], staying.get(pattern_id, set())):
+            continue
+        owners[g] = pattern_id
+        taken.add(pattern_id)
     return owners
 
 
-def _new_pattern(session: Session, tenant: str, first: Example) -> Pattern:
+def _new_pattern(session: Session, changes: ChangeSet, tenant: str, first: Example) -> Pattern:
     pattern = Pattern(
         tenant=tenant,
         response_text=first.reply,
         reply_key=reply_key(first.reply),
         key_facts=sorted(key_facts(first.reply, first.text)),
     )
-    session.add(pattern)
-    session.flush()
+    changes.created(session, pattern)
     return pattern
 
 
-def _settle_patterns(session: Session, tenant: str, patterns: Iterable[Pattern]) -> None:
+def _settle_patterns(session: Session, changes: ChangeSet, tenant: str, patterns: Iterable[Pattern]) -> None:
     """Counts and replies of the patterns a regrouping touched follow their examples now."""
     patterns = list(patterns)
     recount(session, {p.id for p in patterns if p.id is not None})
@@ -146,31 +204,13 @@ def _settle_patterns(session: Session, tenant: str, patterns: Iterable[Pattern])
         .order_by(col(Example.id))
     ).all():
         searchable.setdefault(example.pattern_id, []).append(example)
-    now = utcnow()
     for pattern in patterns:
         mine = searchable.get(pattern.id, [])  # type: ignore[arg-type]
-        pattern.updated_at = now
-        if mine and pattern.reply_key not in {reply_key(e.reply) for e in mine}:
-            first = mine[0]
-            pattern.response_text = first.reply
-            pattern.reply_key = reply_key(first.reply)
-            pattern.key_facts = sorted(key_facts(first.reply, first.text))
-    retire(session, [p for p in patterns if p.example_count == 0])
-
-
-def retire(session: Session, patterns: Sequence[Pattern]) -> None:
-    """Patterns whose examples all went elsewhere: deleted, or disabled when decisions refer
-    to them (their history still names them)."""
-    if not patterns:
-        return
-    referenced = set(
-        session.exec(
-            select(Decision.pattern_id).where(col(Decision.pattern_id).in_([p.id for p in patterns]))
-        ).all()
-    )
-    for pattern in patterns:
-        if pattern.id in referenced:
-            pattern.status = PatternStatus.disabled
-            pattern.example_count = 0
+        change: dict[str, str]
+        if pattern.example_count == 0:
+            change = {"status": PatternStatus.disabled}
+        elif mine and reply_key(pattern.response_text) not in {reply_key(e.reply) for e in mine}:
+            change = {"response_text": mine[0].reply}
         else:
-            session.delete(pattern)
+            continue
+        apply_version(session, changes, pattern, change, author=ACTOR, reason=REASON)
