@@ -270,27 +270,20 @@ class Learner:
                     select(Pattern).where(col(Pattern.id).in_(list(mapping) + list(mapping.values())))
                 ).all()
             }
+            session.flush()
+            referenced = set(
+                session.exec(
+                    select(Decision.pattern_id).where(col(Decision.pattern_id).in_(list(mapping)))
+                ).all()
+            )
             for drop, keep in mapping.items():
                 survivor, merged = patterns[keep], patterns[drop]
                 survivor.example_count += merged.example_count
                 survivor.match_count += merged.match_count
                 survivor.updated_at = utcnow()
-            session.flush()
-            _retire(session, [patterns[drop] for drop in mapping])
+                if drop in referenced:
+                    merged.status = PatternStatus.disabled
+                    merged.example_count = 0
+                else:
+                    session.delete(merged)
         return moved
-
-
-def _retire(session: Session, patterns: Sequence[Pattern]) -> None:
-    """Patterns merged into others: deleted, or disabled when decisions refer to them (their
-    history still names them)."""
-    referenced = set(
-        session.exec(
-            select(Decision.pattern_id).where(col(Decision.pattern_id).in_([p.id for p in patterns]))
-        ).all()
-    )
-    for pattern in patterns:
-        if pattern.id in referenced:
-            pattern.status = PatternStatus.disabled
-            pattern.example_count = 0
-        else:
-            session.delete(pattern)
