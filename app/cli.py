@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from app.cli_governance import keys_cli, patterns_cli, tenants_cli
-from app.cli_history import discover, import_cli, index_cli
+from app.cli_history import discover, import_cli, index_cli, regroup
 from app.cli_privacy import purge
 from app.cli_services import open_services
 from app.config import get_settings
@@ -29,6 +29,7 @@ cli.add_typer(keys_cli, name="keys")
 cli.add_typer(tenants_cli, name="tenants")
 cli.add_typer(patterns_cli, name="patterns")
 cli.command()(discover)
+cli.command()(regroup)
 cli.command()(purge)
 
 TenantOpt = Annotated[str, typer.Option("--tenant", "-t", help="Tenant (business) id.")]

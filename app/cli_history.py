@@ -62,13 +62,8 @@ def print_summary(summary: dict[str, Any], as_json: bool) -> None:
     )
     for reason, count in summary["void_reasons"].items():
         typer.echo(f"  voided {count}: {reason}")
-    regrouped = summary["regrouped"]
-    if regrouped:
-        typer.echo(
-            f"regrouped {regrouped['examples']} differently worded examples by their words: "
-            f"{regrouped['patterns_before']} patterns -> {regrouped['patterns_after']}, {regrouped['moved']} moved "
-            f"(undo: POST /api/audit/{regrouped['audit_id']}/revert)"
-        )
+    if summary["regrouped"]:
+        typer.echo(regrouped_line(summary["regrouped"]))
     if summary["candidates"] is not None:
         typer.echo(f"{summary['candidates']} candidate patterns discovered (pls discover --list)")
 
@@ -158,6 +153,47 @@ def import_openphone(
     finally:
         services.close()
     _finish(summary, as_json)
+
+
+def regrouped_line(totals: dict[str, Any]) -> str:
+    """One line on what a regrouping did, and how to undo it."""
+    return (
+        f"regrouped {totals['examples']} differently worded examples by their words: "
+        f"{totals['patterns_before']} patterns -> {totals['patterns_after']}, {totals['moved']} moved "
+        f"(undo: POST /api/audit/{totals['audit_id']}/revert)"
+    )
+
+
+def regroup(tenant: TenantOpt = "default", as_json: JsonOpt = False) -> None:
+    """Regroup the examples whose replies are all worded differently by their words, as an import
+    does when it finishes, and refit calibration if anything moved."""
+    from app.learning.refiling import regroup_after_import
+
+    services = open_services()
+    try:
+        refiled = regroup_after_import(services, tenant)
+        if refiled.moved:
+            services.calibration.fit(tenant)
+        settings = services.settings
+    except PLSError as error:
+        _fail(str(error))
+    finally:
+        services.close()
+    totals = refiled.totals()
+    if as_json:
+        typer.echo(json.dumps(totals))
+    elif refiled.moved:
+        typer.echo(regrouped_line(totals))
+    elif refiled.up_to_date_since is not None:
+        typer.echo(
+            f"nothing regrouped: nothing learned since the regrouping of audit event {refiled.up_to_date_since}"
+        )
+    else:
+        typer.echo(
+            f"nothing regrouped: {refiled.examples} differently worded examples in candidate patterns "
+            f"(regrouped between {settings.regroup_min_examples} and {settings.regroup_max_examples}, "
+            "when spread over two patterns or more)"
+        )
 
 
 def discover(

@@ -90,3 +90,30 @@ def test_eval_table_is_readable(isolated: Path) -> None:
     result = runner.invoke(cli, ["eval", "--train", str(train), "--test", str(train)])
     assert result.exit_code == 0, result.output
     assert "coverage at precision" in result.stdout and "patterns learned" in result.stdout
+
+
+def test_regroup_regroups_the_differently_worded_examples_on_demand(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.config import get_settings
+    from tests.test_word_grouping import pairs
+
+    messages, replies, _ = pairs(40)
+    path = write_jsonl(
+        isolated / "pairs.jsonl", [{"text": m, "reply": r} for m, r in zip(messages, replies, strict=True)]
+    )
+    monkeypatch.setenv("PLS_REGROUP_MIN_EXAMPLES", "100000")  # the import leaves them as learned
+    get_settings.cache_clear()
+    imported = runner.invoke(cli, ["import", "pairs", str(path), "--no-discover", "--json"])
+    assert imported.exit_code == 0 and json.loads(imported.stdout.splitlines()[-1])["regrouped"] is None
+
+    monkeypatch.setenv("PLS_REGROUP_MIN_EXAMPLES", "10")
+    get_settings.cache_clear()
+    result = runner.invoke(cli, ["regroup", "--json"])
+    assert result.exit_code == 0, result.output
+    totals = json.loads(result.stdout)
+    assert 0 < totals["examples"] <= len(replies) and totals["patterns_after"] >= 1
+    assert (totals["moved"] > 0) == (totals["audit_id"] is not None)
+
+    again = runner.invoke(cli, ["regroup"])  # what moved, moved: a second run has nothing to do
+    assert again.exit_code == 0 and again.stdout.startswith("nothing regrouped")

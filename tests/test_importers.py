@@ -239,6 +239,7 @@ def test_an_import_finishes_by_regrouping_differently_worded_replies_and_says_so
         "patterns_after": 5,
         "moved": 3,
         "audit_id": 9,
+        "up_to_date_since": None,
     }
     print_summary(summary, as_json=False)
     assert (

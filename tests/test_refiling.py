@@ -180,3 +180,17 @@ def test_a_group_never_keeps_a_pattern_whose_staying_replies_state_other_facts()
     assert choose_owners([moving], staying={1: {"num:4512"}}) == [None]  # a pattern of its own
     assert choose_owners([moving], staying={1: {"num:7788"}}) == [1]
     assert choose_owners([moving], staying={}) == [1]
+
+
+def test_regrouping_again_waits_for_something_new_to_be_learned(services: Services, engine: Engine) -> None:
+    learn_pairs(services, engine)
+    first = regroup(services)
+    assert first.moved and first.audit_id is not None
+    # Cut again, the votes would only split what they split before: nothing happens.
+    again = regroup(services)
+    assert again.moved == {} and again.up_to_date_since == first.audit_id and again.audit_id is None
+
+    services.learner.learn(
+        TENANT, Interaction("i want to view the invoice from Mr Jones", "Open billing and read it.")
+    )
+    assert regroup(services).up_to_date_since is None  # something new: it runs again

@@ -20,6 +20,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlmodel import Session, col, select
@@ -29,7 +30,7 @@ from app.governance.versions import apply_version
 from app.learning.facts import facts_conflict, key_facts, reply_key
 from app.learning.loader import SEARCHABLE
 from app.learning.regrouping import regroup
-from app.models import Example, Pattern, PatternStatus
+from app.models import AuditEvent, Example, Pattern, PatternStatus
 from app.patterns import recount
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ACTOR = "pls"
+ACTION = "regroup"
 REASON = "differently worded examples regrouped by their words after an import"
 
 
@@ -50,6 +52,7 @@ class Refiled:
     patterns_after: int = 0
     moved: dict[int, list[int]] = field(default_factory=dict)  # {new pattern: example ids}
     audit_id: int | None = None  # the audit event that undoes it
+    up_to_date_since: int | None = None  # nothing learned since this regrouping (audit id)
 
     def totals(self) -> dict[str, int | None]:
         """The numbers, for summaries and logs."""
@@ -59,6 +62,7 @@ class Refiled:
             "patterns_after": self.patterns_after,
             "moved": sum(len(ids) for ids in self.moved.values()),
             "audit_id": self.audit_id,
+            "up_to_date_since": self.up_to_date_since,
         }
 
 
@@ -74,7 +78,7 @@ def regroup_after_import(services: Services, tenant: str) -> Refiled:
         )
         return refiled.totals()
 
-    outcome = services.governance.run(tenant, ACTOR, "regroup", ("tenant", tenant), apply, reason=REASON)
+    outcome = services.governance.run(tenant, ACTOR, ACTION, ("tenant", tenant), apply, reason=REASON)
     refiled.audit_id = outcome.audit_id
     if refiled.moved:
         log.info("tenant %s: differently worded examples regrouped %s", tenant, refiled.totals())
@@ -86,9 +90,13 @@ def refile_worded_apart(
 ) -> Refiled:
     """Regroup the tenant's differently worded examples (see the module); nothing when there are
     fewer than `min_examples` or more than `max_examples` of them."""
-    ids = _worded_apart(session, tenant)
+    ids, newest = _worded_apart(session, tenant)
     if not min_examples <= len(ids) <= max_examples:
         return Refiled(examples=len(ids))
+    last = _last_regrouping(session, tenant)
+    if last is not None and (newest is None or newest <= last.created_at):
+        # Nothing learned since: cut again, the votes would only split what they split before.
+        return Refiled(examples=len(ids), up_to_date_since=last.id)
     examples = session.exec(select(Example).where(col(Example.id).in_(ids)).order_by(col(Example.id))).all()
     before = {e.pattern_id for e in examples}
     result = Refiled(examples=len(examples), patterns_before=len(before), patterns_after=len(before))
@@ -115,26 +123,39 @@ def refile_worded_apart(
     return result
 
 
-def _worded_apart(session: Session, tenant: str) -> list[int]:
+def _worded_apart(session: Session, tenant: str) -> tuple[list[int], datetime | None]:
     """Ids of the active examples in candidate patterns whose reply no other active example
-    shares. Plain rows: a large tenant's examples are counted before any is loaded whole."""
+    shares, and when the newest of them was learned. Plain rows: a large tenant's examples are
+    counted before any is loaded whole."""
     rows = session.exec(
-        select(Example.id, Example.pattern_id, Example.reply).where(
+        select(Example.id, Example.pattern_id, Example.reply, Example.created_at).where(
             Example.tenant == tenant, col(Example.status).in_(SEARCHABLE)
         )
     ).all()
-    keys = [reply_key(reply) for _, _, reply in rows]
+    keys = [reply_key(row[2]) for row in rows]
     sent = Counter(keys)
     candidates = set(
         session.exec(
             select(Pattern.id).where(Pattern.tenant == tenant, Pattern.status == PatternStatus.candidate)
         ).all()
     )
-    return [
-        example_id
-        for (example_id, pattern_id, _), key in zip(rows, keys, strict=True)
+    chosen = [
+        (example_id, created_at)
+        for (example_id, pattern_id, _, created_at), key in zip(rows, keys, strict=True)
         if example_id is not None and pattern_id in candidates and sent[key] == 1
     ]
+    return [example_id for example_id, _ in chosen], max((at for _, at in chosen), default=None)
+
+
+def _last_regrouping(session: Session, tenant: str) -> AuditEvent | None:
+    """The tenant's latest regrouping, reverted or not (a revert is an operator's choice that
+    the next import should not silently undo)."""
+    return session.exec(
+        select(AuditEvent)
+        .where(AuditEvent.tenant == tenant, AuditEvent.action == ACTION)
+        .order_by(col(AuditEvent.id).desc())
+        .limit(1)
+    ).first()
 
 
 def _facts_staying(
