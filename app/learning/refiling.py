@@ -11,7 +11,9 @@ A pattern's reply is one of its own examples' replies: when every example of a p
 regrouped and the one whose reply it showed went elsewhere, it takes its oldest example's.
 Patterns left empty are disabled. The whole regrouping is one governance action: audited, and
 undone in one step like any other (`POST /api/audit/{id}/revert`), which is why nothing is
-deleted and every reply change is a new pattern version.
+deleted and every reply change is a new pattern version. It runs again only once something
+was learned since the last regrouping: cut again into as many groups as there now are
+patterns, the same votes would only split further.
 """
 
 from __future__ import annotations
