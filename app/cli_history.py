@@ -170,11 +170,11 @@ def regroup(tenant: TenantOpt = "default", as_json: JsonOpt = False) -> None:
     from app.learning.refiling import regroup_after_import
 
     services = open_services()
+    settings = services.settings
     try:
         refiled = regroup_after_import(services, tenant)
         if refiled.moved:
             services.calibration.fit(tenant)
-        settings = services.settings
     except PLSError as error:
         _fail(str(error))
     finally:

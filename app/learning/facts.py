@@ -135,12 +135,12 @@ def _canonical(kind: str, raw: str) -> str:
     return value
 
 
-def _echoed(fact: str, message: str, message_numbers: list[str]) -> bool:
+def _echoed(fact: str, message: str, message_numbers: list[str], message_amounts: set[str]) -> bool:
     """True when the fact is a name, amount or identifier the reply copied from the message."""
     kind, _, value = fact.partition(":")
     if kind == "place":
         return value.removesuffix("'s").removeprefix("mr. ").removeprefix("ms. ") in message
-    if kind == "money" and value in message_amounts(message):
+    if kind == "money" and value in message_amounts:
         return True  # the customer's own amount, however small ("refund my $3")
     if kind in ("num", "phone", "money"):
         digits = re.sub(r"\D", "", value)
@@ -158,18 +158,14 @@ def _echoed(fact: str, message: str, message_numbers: list[str]) -> bool:
     return kind in ("email", "url") and value in message
 
 
-def message_amounts(message: str) -> set[str]:
-    """The amounts of money a (case-folded) message names, spelled as money facts are."""
-    return {_canonical("money", m.group(0)) for m in _MONEY.finditer(message)}
-
-
 def key_facts(text: str, message: str | None = None) -> frozenset[str]:
     """The key facts of a reply; with `message`, values copied from it count as slots."""
     out = reply_facts(text)
     if message and out:
         lowered = _WS.sub(" ", message.casefold())
         numbers = [n.replace(",", "") for n in _DIGITS.findall(lowered)]
-        out = frozenset(f for f in out if not _echoed(f, lowered, numbers))
+        amounts = {_canonical("money", m.group(0)) for m in _MONEY.finditer(lowered)}
+        out = frozenset(f for f in out if not _echoed(f, lowered, numbers, amounts))
     return out
 
 

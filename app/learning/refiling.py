@@ -165,13 +165,14 @@ def _facts_staying(
 ) -> dict[int, set[str]]:
     """Key facts of the examples that stay in these patterns whatever the regrouping does."""
     facts: dict[int, set[str]] = {}
-    for example_id, pattern_id, text, reply in session.exec(
-        select(Example.id, Example.pattern_id, Example.text, Example.reply).where(
-            Example.tenant == tenant, col(Example.pattern_id).in_(list(pattern_ids))
+    for pattern_id, text, reply in session.exec(
+        select(Example.pattern_id, Example.text, Example.reply).where(
+            Example.tenant == tenant,
+            col(Example.pattern_id).in_(list(pattern_ids)),
+            col(Example.id).not_in(list(moving)),
         )
     ).all():
-        if example_id not in moving:
-            facts.setdefault(pattern_id, set()).update(key_facts(reply, text))
+        facts.setdefault(pattern_id, set()).update(key_facts(reply, text))
     return facts
 
 
