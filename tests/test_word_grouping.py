@@ -7,7 +7,7 @@ import random
 
 import numpy as np
 
-from app.learning.word_grouping import consensus_groups, word_views
+from app.learning.word_grouping import consensus_groups, shared_within_groups, word_views
 
 PEOPLE = ["Mr Smith", "Anna Freeman", "Ms Hawkings", "David Miller", "Mr Jones"]
 THINGS = ["bill", "invoice", "statement"]
@@ -49,3 +49,50 @@ def test_pairs_are_grouped_by_what_they_ask_not_by_whom_or_what_they_name() -> N
         members = truth[groups == group]
         assert len(set(members.tolist())) == 1, members  # each group holds one ask
     assert len(set(groups.tolist())) == 3
+
+
+# How a customer puts it -> how the reply echoes it, in words of its own; alike for every ask.
+PHRASINGS = [
+    (
+        "i do not know what to do to {verb} the {thing} from {person}",
+        "no worries i understand you are unsure",
+    ),
+    ("could you please help me {verb} the {thing} from {person}", "of course glad to assist with that"),
+    ("{verb} {thing} {person} now", "right away here is the quick way"),
+]
+
+
+def phrased_pairs(n_each: int, seed: int = 1) -> tuple[list[str], list[str], list[str]]:
+    """As `pairs`, each message put in one of `PHRASINGS`, which its reply echoes."""
+    rng = random.Random(seed)
+    messages, replies, asks = [], [], []
+    for ask, (verbs, added) in ASKS.items():
+        for n in range(n_each):
+            person, thing, verb = rng.choice(PEOPLE), rng.choice(THINGS), rng.choice(verbs)
+            phrasing, echo = PHRASINGS[n % len(PHRASINGS)]
+            messages.append(phrasing.format(verb=verb, thing=thing, person=person))
+            # One word of the ask's own against every word of the phrasing's echo.
+            kept = rng.choice(added.split())
+            replies.append(f"{echo.capitalize()}. About the {thing} from {person}: {kept}.")
+            asks.append(ask)
+    return messages, replies, asks
+
+
+def test_pairs_phrased_alike_under_every_ask_are_still_grouped_by_the_ask() -> None:
+    messages, replies, asks = phrased_pairs(45)
+    groups = consensus_groups(messages, replies, groups=3)
+    truth = np.array(asks)
+    for group in set(groups.tolist()):
+        members = truth[groups == group]
+        assert len(set(members.tolist())) == 1, members
+
+
+def test_what_varies_alike_within_every_group_is_found() -> None:
+    rng = np.random.default_rng(3)
+    labels = np.repeat([0, 1, 2], 50)
+    centres = rng.normal(0, 5, (3, 6))
+    shared = np.zeros(6)
+    shared[4] = 1.0  # every group spreads along the fifth axis
+    view = centres[labels] + rng.normal(0, 3, (150, 1)) * shared + rng.normal(0, 0.1, (150, 6))
+    (direction,) = shared_within_groups(view, labels, 1)
+    assert abs(direction @ shared) > 0.99
