@@ -3,14 +3,17 @@ index and in memory; what operators decided stays as it is."""
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from app.config import Settings
+from app.learning import refiling
 from app.learning.facts import reply_key
 from app.learning.learner import Interaction
 from app.learning.refiling import Refiled, choose_owners, regroup_after_import
@@ -194,3 +197,57 @@ def test_regrouping_again_waits_for_something_new_to_be_learned(services: Servic
         TENANT, Interaction("i want to view the invoice from Mr Jones", "Open billing and read it.")
     )
     assert regroup(services).up_to_date_since is None  # something new: it runs again
+
+
+def test_a_reply_sent_again_while_the_vote_runs_keeps_its_examples_together(
+    services: Services, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    learn_pairs(services, engine)
+    vote = refiling.regroup
+    sent_again: dict[str, str] = {}
+
+    def vote_then_learn(messages: list[str], replies: list[str], groups: int) -> list[list[int]]:
+        found = vote(messages, replies, groups)
+        # An example the plan moves: filed by the person it names, grouped with others.
+        for group in found:
+            people = Counter(messages[i].rsplit(" from ", 1)[1] for i in group)
+            owner = people.most_common(1)[0][0]
+            moving = next((i for i in group if not messages[i].endswith(owner)), None)
+            if moving is not None:
+                sent_again["reply"] = replies[moving]
+                break
+        services.learner.learn(TENANT, Interaction("the same answer please", sent_again["reply"]))
+        return found
+
+    monkeypatch.setattr(refiling, "regroup", vote_then_learn)
+    assert regroup(services).moved
+    both = [e for e in examples(engine) if e.reply == sent_again["reply"]]
+    assert len(both) == 2 and both[0].pattern_id == both[1].pattern_id  # one reply, one pattern
+    assert patterns(engine)[both[0].pattern_id].status != PatternStatus.disabled
+
+
+def test_nothing_is_learned_while_examples_move(
+    services: Services, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    learn_pairs(services, engine)
+    apply = refiling.apply_plan
+    live = threading.Thread(
+        target=services.learner.learn,
+        args=(
+            TENANT,
+            Interaction("i want to view the statement from Mr Jones", "Open billing, then statements."),
+        ),
+    )
+
+    def apply_while_someone_learns(*args: Any) -> Refiled:
+        live.start()
+        live.join(timeout=0.5)
+        assert live.is_alive()  # waiting for the tenant's learning lock
+        return apply(*args)
+
+    monkeypatch.setattr(refiling, "apply_plan", apply_while_someone_learns)
+    assert regroup(services).moved
+    live.join(timeout=10)
+    assert not live.is_alive()
+    learned = [e for e in examples(engine) if e.text == "i want to view the statement from Mr Jones"]
+    assert len(learned) == 1 and patterns(engine)[learned[0].pattern_id].status != PatternStatus.disabled

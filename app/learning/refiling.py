@@ -68,48 +68,86 @@ class Refiled:
         }
 
 
+@dataclass
+class Plan:
+    """Groups worked out for a tenant's differently worded examples, not applied yet."""
+
+    example_ids: list[int]  # the examples regrouped, in the order `groups` indexes them
+    groups: list[list[int]]  # indices into `example_ids`
+    result: Refiled  # what there is to report when there is nothing to apply
+
+
 def regroup_after_import(services: Services, tenant: str) -> Refiled:
-    """Regroup the tenant's differently worded examples as an audited governance action."""
+    """Regroup the tenant's differently worded examples as an audited governance action.
+
+    The groups are worked out first, without holding anything: the vote takes seconds to
+    minutes, and live learning goes on meanwhile. They are applied under the tenant's learning
+    lock, so no example is filed while examples move and emptied patterns are disabled, and to
+    the planned examples that are still differently worded then: one that an operator has
+    since sent the same reply to again has a pattern by that reply, and stays there.
+    """
     settings = services.settings
-    refiled = Refiled()
+    with Session(services.engine) as session:
+        plan = plan_regrouping(session, tenant, settings.regroup_min_examples, settings.regroup_max_examples)
+    if not plan.groups:
+        return plan.result
+    refiled = plan.result
 
     def apply(session: Session, changes: ChangeSet) -> dict[str, int | None]:
         nonlocal refiled
-        refiled = refile_worded_apart(
-            session, changes, tenant, settings.regroup_min_examples, settings.regroup_max_examples
-        )
+        refiled = apply_plan(session, changes, tenant, plan)
         return refiled.totals()
 
-    outcome = services.governance.run(tenant, ACTOR, ACTION, ("tenant", tenant), apply, reason=REASON)
+    memory = services.memories.get(tenant)
+    with memory.lock:
+        outcome = services.governance.run(tenant, ACTOR, ACTION, ("tenant", tenant), apply, reason=REASON)
     refiled.audit_id = outcome.audit_id
     if refiled.moved:
         log.info("tenant %s: differently worded examples regrouped %s", tenant, refiled.totals())
     return refiled
 
 
-def refile_worded_apart(
-    session: Session, changes: ChangeSet, tenant: str, min_examples: int, max_examples: int
-) -> Refiled:
-    """Regroup the tenant's differently worded examples (see the module); nothing when there are
-    fewer than `min_examples` or more than `max_examples` of them."""
+def plan_regrouping(session: Session, tenant: str, min_examples: int, max_examples: int) -> Plan:
+    """The groups for the tenant's differently worded examples (see the module); none when there
+    are fewer than `min_examples` or more than `max_examples` of them, or nothing new to do."""
     ids, newest = _worded_apart(session, tenant)
+    nothing = Plan(ids, [], Refiled(examples=len(ids)))
     if not min_examples <= len(ids) <= max_examples:
-        return Refiled(examples=len(ids))
+        return nothing
     last = _last_regrouping(session, tenant)
     if last is not None and (newest is None or newest <= last.created_at):
         # Nothing learned since: cut again, the votes would only split what they split before.
-        return Refiled(examples=len(ids), up_to_date_since=last.id)
-    examples = session.exec(select(Example).where(col(Example.id).in_(ids)).order_by(col(Example.id))).all()
-    before = {e.pattern_id for e in examples}
-    result = Refiled(examples=len(examples), patterns_before=len(before), patterns_after=len(before))
-    if len(before) < 2:
-        return result
-    groups = regroup([e.text for e in examples], [e.reply for e in examples], len(before))
+        nothing.result.up_to_date_since = last.id
+        return nothing
+    rows = session.exec(
+        select(Example.id, Example.pattern_id, Example.text, Example.reply)
+        .where(col(Example.id).in_(ids))
+        .order_by(col(Example.id))
+    ).all()
+    before = len({row[1] for row in rows})
+    result = Refiled(examples=len(rows), patterns_before=before, patterns_after=before)
+    if before < 2:
+        return Plan(ids, [], result)
+    groups = regroup([row[2] for row in rows], [row[3] for row in rows], before)
+    return Plan([row[0] for row in rows], groups, result)  # type: ignore[misc]
+
+
+def apply_plan(session: Session, changes: ChangeSet, tenant: str, plan: Plan) -> Refiled:
+    """File the planned groups' examples that are still differently worded (see the module)."""
+    still, _ = _worded_apart(session, tenant)
+    current = set(still)
+    planned = [
+        [plan.example_ids[i] for i in group if plan.example_ids[i] in current] for group in plan.groups
+    ]
+    ids = sorted(i for group in planned for i in group)
+    loaded = {e.id: e for e in session.exec(select(Example).where(col(Example.id).in_(ids))).all()}
+    groups = [[loaded[i] for i in group] for group in planned if group]
+    before = {e.pattern_id for e in loaded.values()}
+    result = Refiled(examples=len(loaded), patterns_before=len(before), patterns_after=len(before))
     patterns = {p.id: p for p in session.exec(select(Pattern).where(col(Pattern.id).in_(list(before)))).all()}
-    staying = _facts_staying(session, tenant, before, set(ids))
-    owners = choose_owners([[examples[i] for i in group] for group in groups], staying)
-    for group, owner in zip(groups, owners, strict=True):
-        members = [examples[i] for i in group]
+    staying = _facts_staying(session, tenant, before, set(ids))  # type: ignore[arg-type]
+    owners = choose_owners(groups, staying)
+    for members, owner in zip(groups, owners, strict=True):
         if owner is None:
             pattern = _new_pattern(session, changes, tenant, members[0])
             owner = pattern.id
@@ -121,7 +159,7 @@ def refile_worded_apart(
                 result.moved.setdefault(owner, []).append(example.id)  # type: ignore[arg-type]
     session.flush()
     _settle_patterns(session, changes, tenant, patterns.values())
-    result.patterns_after = len({e.pattern_id for e in examples})
+    result.patterns_after = len({e.pattern_id for e in loaded.values()})
     return result
 
 
