@@ -21,36 +21,6 @@ ASKS = {
     ),
 }
 
-
-def pairs(n_each: int, seed: int = 7) -> tuple[list[str], list[str], list[str]]:
-    """Messages, replies and their asks; every reply repeats its message's person and thing."""
-    rng = random.Random(seed)
-    messages, replies, asks = [], [], []
-    for ask, (verbs, added) in ASKS.items():
-        for _ in range(n_each):
-            person, thing, verb = rng.choice(PEOPLE), rng.choice(THINGS), rng.choice(verbs)
-            messages.append(f"i want to {verb} the {thing} from {person}")
-            kept = " ".join(rng.sample(added.split(), 6))
-            replies.append(f"About the {thing} from {person}: {kept}.")
-            asks.append(ask)
-    return messages, replies, asks
-
-
-def test_the_words_a_reply_adds_leave_out_what_it_repeats() -> None:
-    _, added = word_views(["send the bill from anna"] * 3, ["the bill from anna is attached"] * 3)
-    assert added.shape[1] == 2  # "is" and "attached": the repeated words are not there
-
-
-def test_pairs_are_grouped_by_what_they_ask_not_by_whom_or_what_they_name() -> None:
-    messages, replies, asks = pairs(40)
-    groups = consensus_groups(messages, replies, groups=3)
-    truth = np.array(asks)
-    for group in set(groups.tolist()):
-        members = truth[groups == group]
-        assert len(set(members.tolist())) == 1, members  # each group holds one ask
-    assert len(set(groups.tolist())) == 3
-
-
 # How a customer puts it -> how the reply echoes it, in words of its own; alike for every ask.
 PHRASINGS = [
     (
@@ -62,29 +32,53 @@ PHRASINGS = [
 ]
 
 
-def phrased_pairs(n_each: int, seed: int = 1) -> tuple[list[str], list[str], list[str]]:
-    """As `pairs`, each message put in one of `PHRASINGS`, which its reply echoes."""
+def pairs(n_each: int, seed: int = 7, phrased: bool = False) -> tuple[list[str], list[str], list[str]]:
+    """Messages, replies and their asks; every reply repeats its message's person and thing.
+
+    `phrased`: each message is put in one of `PHRASINGS`, which its reply echoes, and the reply
+    adds a single word of its ask's own.
+    """
     rng = random.Random(seed)
     messages, replies, asks = [], [], []
     for ask, (verbs, added) in ASKS.items():
         for n in range(n_each):
             person, thing, verb = rng.choice(PEOPLE), rng.choice(THINGS), rng.choice(verbs)
-            phrasing, echo = PHRASINGS[n % len(PHRASINGS)]
-            messages.append(phrasing.format(verb=verb, thing=thing, person=person))
-            # One word of the ask's own against every word of the phrasing's echo.
-            kept = rng.choice(added.split())
-            replies.append(f"{echo.capitalize()}. About the {thing} from {person}: {kept}.")
+            if phrased:
+                phrasing, echo = PHRASINGS[n % len(PHRASINGS)]
+                messages.append(phrasing.format(verb=verb, thing=thing, person=person))
+                replies.append(
+                    f"{echo.capitalize()}. About the {thing} from {person}: {rng.choice(added.split())}."
+                )
+            else:
+                messages.append(f"i want to {verb} the {thing} from {person}")
+                kept = " ".join(rng.sample(added.split(), 6))
+                replies.append(f"About the {thing} from {person}: {kept}.")
             asks.append(ask)
     return messages, replies, asks
 
 
-def test_pairs_phrased_alike_under_every_ask_are_still_grouped_by_the_ask() -> None:
-    messages, replies, asks = phrased_pairs(45)
-    groups = consensus_groups(messages, replies, groups=3)
+def assert_one_ask_per_group(groups: np.ndarray, asks: list[str]) -> None:
     truth = np.array(asks)
     for group in set(groups.tolist()):
         members = truth[groups == group]
         assert len(set(members.tolist())) == 1, members
+
+
+def test_the_words_a_reply_adds_leave_out_what_it_repeats() -> None:
+    _, added = word_views(["send the bill from anna"] * 3, ["the bill from anna is attached"] * 3)
+    assert added.shape[1] == 2  # "is" and "attached": the repeated words are not there
+
+
+def test_pairs_are_grouped_by_what_they_ask_not_by_whom_or_what_they_name() -> None:
+    messages, replies, asks = pairs(40)
+    groups = consensus_groups(messages, replies, groups=3)
+    assert_one_ask_per_group(groups, asks)
+    assert len(set(groups.tolist())) == 3
+
+
+def test_pairs_phrased_alike_under_every_ask_are_still_grouped_by_the_ask() -> None:
+    messages, replies, asks = pairs(45, seed=1, phrased=True)
+    assert_one_ask_per_group(consensus_groups(messages, replies, groups=3), asks)
 
 
 def test_what_varies_alike_within_every_group_is_found() -> None:

@@ -97,11 +97,6 @@ class CanonicalPair:
         return out
 
 
-def regularised_cca(a: np.ndarray, b: np.ndarray, reg: float, dims: int) -> np.ndarray:
-    """Both views projected on their first `dims` canonical directions, side by side, unit rows."""
-    return CanonicalPair(a, b).projections(reg, [dims])[0]
-
-
 def _eigen(covariance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     values, vectors = np.linalg.eigh(covariance)
     return np.maximum(values, 0.0), vectors
