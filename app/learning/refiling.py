@@ -81,10 +81,13 @@ def regroup_after_import(services: Services, tenant: str) -> Refiled:
     """Regroup the tenant's differently worded examples as an audited governance action.
 
     The groups are worked out first, without holding anything: the vote takes seconds to
-    minutes, and live learning goes on meanwhile. They are applied under the tenant's learning
-    lock, so no example is filed while examples move and emptied patterns are disabled, and to
-    the planned examples that are still differently worded then: one that an operator has
-    since sent the same reply to again has a pattern by that reply, and stays there.
+    minutes, and live learning goes on meanwhile. They are applied to the planned examples
+    that are still differently worded then, as the applying transaction reads them (one that
+    an operator has since sent the same reply to again has a pattern by that reply, and stays
+    there), under the tenant's learning lock, so nothing this process learns is filed while
+    examples move and emptied patterns are disabled. Another process learning at that moment
+    (a service beside `pls import`) is not held up; what it commits before the counts are taken
+    keeps its pattern enabled.
     """
     settings = services.settings
     with Session(services.engine) as session:
