@@ -258,9 +258,10 @@ def _settle_patterns(session: Session, changes: ChangeSet, tenant: str, patterns
     """Counts and replies of the patterns a regrouping touched follow their examples now."""
     patterns = list(patterns)
     recount(session, {p.id for p in patterns if p.id is not None})
-    searchable: dict[int, list[Example]] = {}
-    for example in session.exec(
-        select(Example)
+    # Replies only, oldest first: the examples themselves are not needed to pick one.
+    replies: dict[int, list[str]] = {}
+    for pattern_id, reply in session.exec(
+        select(Example.pattern_id, Example.reply)
         .where(
             Example.tenant == tenant,
             col(Example.pattern_id).in_([p.id for p in patterns]),
@@ -268,14 +269,14 @@ def _settle_patterns(session: Session, changes: ChangeSet, tenant: str, patterns
         )
         .order_by(col(Example.id))
     ).all():
-        searchable.setdefault(example.pattern_id, []).append(example)
+        replies.setdefault(pattern_id, []).append(reply)
     for pattern in patterns:
-        mine = searchable.get(pattern.id, [])  # type: ignore[arg-type]
+        mine = replies.get(pattern.id, [])  # type: ignore[arg-type]
         change: dict[str, str]
         if pattern.example_count == 0:
             change = {"status": PatternStatus.disabled}
-        elif mine and reply_key(pattern.response_text) not in {reply_key(e.reply) for e in mine}:
-            change = {"response_text": mine[0].reply}
+        elif mine and reply_key(pattern.response_text) not in {reply_key(reply) for reply in mine}:
+            change = {"response_text": mine[0]}
         else:
             continue
         apply_version(session, changes, pattern, change, author=ACTOR, reason=REASON)
