@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from app.learning import word_grouping
 from app.learning.facts import facts_conflict, key_facts
 from app.learning.regrouping import regroup
 from tests.test_word_grouping import pairs
@@ -25,7 +28,13 @@ def test_replies_stating_different_fees_never_share_a_group() -> None:
     assert sorted(fee_groups) == [["money:$10"], ["money:$25"]]
 
 
-def test_a_few_replies_with_a_fee_of_their_own_are_not_filed_under_another_ask() -> None:
+# None: each of the 120 pairs votes; 40: they vote in 40 units of alike pairs.
+@pytest.mark.parametrize("voters", [None, 40])
+def test_a_few_replies_with_a_fee_of_their_own_are_not_filed_under_another_ask(
+    voters: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if voters is not None:
+        monkeypatch.setattr(word_grouping, "MAX_VOTERS", voters)
     messages, replies, asks = pairs(40)
     cancels = [i for i, ask in enumerate(asks) if ask == "cancel"]
     odd = cancels[:3]

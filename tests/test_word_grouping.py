@@ -7,7 +7,13 @@ import random
 
 import numpy as np
 
-from app.learning.word_grouping import consensus_groups, shared_within_groups, word_views
+from app.learning.word_grouping import (
+    binary_tfidf,
+    co_association,
+    consensus_groups,
+    shared_within_groups,
+    word_views,
+)
 
 PEOPLE = ["Mr Smith", "Anna Freeman", "Ms Hawkings", "David Miller", "Mr Jones"]
 THINGS = ["bill", "invoice", "statement"]
@@ -79,6 +85,32 @@ def test_pairs_are_grouped_by_what_they_ask_not_by_whom_or_what_they_name() -> N
 def test_pairs_phrased_alike_under_every_ask_are_still_grouped_by_the_ask() -> None:
     messages, replies, asks = pairs(45, seed=1, phrased=True)
     assert_one_ask_per_group(consensus_groups(messages, replies, groups=3), asks)
+
+
+def test_above_the_voters_bound_units_of_alike_pairs_vote_and_still_group_by_the_ask() -> None:
+    messages, replies, asks = pairs(40)
+    votes = co_association(messages, replies, groups=3, max_voters=40)
+    assert votes.together.shape == (40, 40)  # 120 pairs, 40 units voting
+    assert votes.units.shape == (120,) and set(votes.units.tolist()) == set(range(40))
+    groups = votes.cut(3)
+    assert_one_ask_per_group(groups, asks)
+    assert len(set(groups.tolist())) == 3
+    # Two pairs of one unit are as often together as the unit with itself: always.
+    first = int(np.flatnonzero(votes.units == votes.units[0])[-1])
+    assert votes.with_members(0, [first]) == 1.0
+
+
+def test_pairs_vote_themselves_up_to_the_bound() -> None:
+    messages, replies, _ = pairs(10)
+    votes = co_association(messages, replies, groups=3, max_voters=30)
+    assert votes.units.tolist() == list(range(30))
+    assert votes.with_members(0, [1, 2]) == float(votes.together[0, [1, 2]].mean())
+
+
+def test_the_vocabulary_keeps_the_words_in_most_documents() -> None:
+    documents = [{"bill", "view"}, {"bill", "get"}, {"bill", "view"}, {"bill", "zebra"}]
+    kept = binary_tfidf(documents, min_documents=1, max_words=2)
+    assert (kept != 0).sum(axis=0).tolist() == [4, 2]  # "bill" and "view", not "get" or "zebra"
 
 
 def test_what_varies_alike_within_every_group_is_found() -> None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from app.learning.facts import facts_conflict, key_facts
-from app.learning.word_grouping import co_association, cut
+from app.learning.word_grouping import Votes, co_association
 
 # A group or split this small joins another group...
 SMALL_SPLIT = 5
@@ -48,16 +48,14 @@ def regroup(messages: Sequence[str], replies: Sequence[str], groups: int) -> lis
     where key facts split them."""
     if len(messages) < 2 or groups < 2:
         return [list(range(len(messages)))] if messages else []
-    together = co_association(messages, replies, groups)
+    votes = co_association(messages, replies, groups)
     facts = [key_facts(reply, message) for message, reply in zip(messages, replies, strict=True)]
-    found = _groups_keeping_facts_apart(together, facts, groups)
+    found = _groups_keeping_facts_apart(votes, facts, groups)
     return sorted((sorted(group.members) for group in found), key=len, reverse=True)
 
 
-def _groups_keeping_facts_apart(
-    together: np.ndarray, facts: Sequence[frozenset[str]], groups: int
-) -> list[_Group]:
-    labels = cut(together, groups)
+def _groups_keeping_facts_apart(votes: Votes, facts: Sequence[frozenset[str]], groups: int) -> list[_Group]:
+    labels = votes.cut(groups)
     kept: list[_Group] = []
     small: list[_Group] = []
     for label in np.unique(labels):
@@ -68,7 +66,7 @@ def _groups_keeping_facts_apart(
     for split in small:
         alone = _Group()  # where the split's examples go that no group takes
         for index in split.members:
-            home = _most_voted_compatible(index, facts[index], kept, together) or alone
+            home = _most_voted_compatible(index, facts[index], kept, votes) or alone
             home.take(index, facts[index])
         if alone.members:
             kept.append(alone)
@@ -92,13 +90,13 @@ def split_by_facts(members: Sequence[int], facts: Sequence[frozenset[str]]) -> l
 
 
 def _most_voted_compatible(
-    index: int, facts: frozenset[str], groups: Sequence[_Group], together: np.ndarray
+    index: int, facts: frozenset[str], groups: Sequence[_Group], votes: Votes
 ) -> _Group | None:
-    best, best_votes = None, -1.0
+    best, best_share = None, -1.0
     for group in groups:
         if facts_conflict(facts, group.facts):
             continue
-        votes = float(together[index, group.members].mean())
-        if votes > best_votes:
-            best, best_votes = group, votes
-    return best if best_votes >= JOIN_VOTES else None
+        share = votes.with_members(index, group.members)
+        if share > best_share:
+            best, best_share = group, share
+    return best if best_share >= JOIN_VOTES else None

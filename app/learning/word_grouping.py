@@ -2,8 +2,9 @@
 
 For examples whose replies are all worded differently, where no reply is shared to tell which
 examples go together (`app/learning/regrouping.py`). It runs over all those examples at once,
-and its co-association matrix grows with the square of their number, so it is bounded by
-`regroup_max_examples`.
+and its partitions and co-association matrix grow with the square of how many vote: above
+`MAX_VOTERS` pairs the votes are counted between units instead, k-means groups of pairs alike
+on their words (see `Votes`), and the learner bounds the whole by `regroup_max_examples`.
 
 Why these features: a reply repeats much of its message (names, numbers, the object asked
 about), and those repeated words group examples by who or what they name rather than by what
@@ -28,12 +29,21 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
-from sklearn.cluster import AgglomerativeClustering
+from sklearn.cluster import AgglomerativeClustering, KMeans
 
 WORD = re.compile(r"[a-z]+")
 MIN_DOCUMENTS = 3  # a word in fewer examples than this carries no group
+# The words in most examples, at most: each view's covariance is this square, and its
+# decomposition grows with its cube (Bitext's 3,141 pairs: 417 message and 1,600 added words).
+MAX_VOCABULARY = 2000
+# Up to this many pairs, each pair votes; above it, pairs are pooled into this many units.
+# Ward's partition of 4,000 points takes about 0.5 s here, and the vote matrix takes 64 MB.
+MAX_VOTERS = 4000
+# The CCA setting the units are cut on: the middle regularisation, the most directions.
+UNIT_REGULARISATION = 0.1
 REGULARISATIONS = (0.03, 0.1, 0.3, 1.0)
 DIMENSIONS = (20, 30, 40)
 # Each setting votes with Ward's partitions into about as many groups as asked for.
@@ -49,10 +59,14 @@ def words(text: str) -> set[str]:
     return set(WORD.findall(text.lower()))
 
 
-def binary_tfidf(documents: Sequence[set[str]], min_documents: int = MIN_DOCUMENTS) -> np.ndarray:
-    """Rows of 0/1 word presence weighted by inverse document frequency."""
+def binary_tfidf(
+    documents: Sequence[set[str]], min_documents: int = MIN_DOCUMENTS, max_words: int = MAX_VOCABULARY
+) -> np.ndarray:
+    """Rows of 0/1 word presence weighted by inverse document frequency, for the `max_words`
+    words in most documents."""
     frequency = Counter(w for document in documents for w in document)
-    vocabulary = {w: i for i, w in enumerate(sorted(w for w, c in frequency.items() if c >= min_documents))}
+    common = sorted((w for w, c in frequency.items() if c >= min_documents), key=lambda w: (-frequency[w], w))
+    vocabulary = {w: i for i, w in enumerate(sorted(common[:max_words]))}
     matrix = np.zeros((len(documents), len(vocabulary)))
     for row, document in enumerate(documents):
         for w in document:
@@ -107,27 +121,63 @@ def _inverse_sqrt(values: np.ndarray, vectors: np.ndarray, reg: float) -> np.nda
     return (vectors * (values + reg) ** -0.5) @ vectors.T
 
 
+@dataclass(frozen=True)
+class Votes:
+    """How often the voting partitions put pairs together, counted between units.
+
+    A unit is one pair or, above `MAX_VOTERS` pairs, a k-means group of pairs alike on the
+    whole CCA: each partition then groups the units' mean projections, and two pairs are
+    together as often as their units are.
+    """
+
+    units: np.ndarray  # the unit of each pair
+    together: np.ndarray  # share of the partitions that put each two units together
+
+    def cut(self, groups: int) -> np.ndarray:
+        """A group number per pair, `groups` groups (see `cut`)."""
+        return cut(self.together, groups)[self.units]
+
+    def with_members(self, pair: int, members: Sequence[int]) -> float:
+        """How often, on average, the votes put `pair` with each of `members`."""
+        return float(self.together[self.units[pair], self.units[list(members)]].mean())
+
+
 def consensus_groups(messages: Sequence[str], replies: Sequence[str], groups: int) -> np.ndarray:
     """A group number per pair, `groups` groups."""
-    return cut(co_association(messages, replies, groups), groups)
+    return co_association(messages, replies, groups).cut(groups)
 
 
-def co_association(messages: Sequence[str], replies: Sequence[str], groups: int) -> np.ndarray:
-    """Share of the voting partitions (of about `groups` groups) that put each two pairs
-    together, in the second vote: the one on the views without their shared phrasing."""
+def co_association(
+    messages: Sequence[str], replies: Sequence[str], groups: int, max_voters: int | None = None
+) -> Votes:
+    """How often the partitions (of about `groups` groups) put pairs together, in the second
+    vote: the one on the views without their shared phrasing. Above `max_voters` pairs
+    (default `MAX_VOTERS`) the votes are counted between that many units."""
     message_view, added_view = word_views(messages, replies)
     whole = CanonicalPair(message_view, added_view)
-    rough = cut(_vote(whole, groups), groups)
+    units = voting_units(whole, MAX_VOTERS if max_voters is None else max_voters)
+    rough = Votes(units, _vote(whole, groups, units)).cut(groups)
     most = max(PHRASING_DIMENSIONS)
     message_phrasing = shared_within_groups(message_view, rough, most)
     added_phrasing = shared_within_groups(added_view, rough, most)
-    together = np.zeros((len(messages), len(messages)), dtype=np.float32)
+    together = np.zeros((int(units.max()) + 1,) * 2, dtype=np.float32)
     for r in PHRASING_DIMENSIONS:
         without = CanonicalPair(
             _remove(message_view, message_phrasing[:r]), _remove(added_view, added_phrasing[:r])
         )
-        together += _vote(without, groups)
-    return together / len(PHRASING_DIMENSIONS)
+        together += _vote(without, groups, units)
+    return Votes(units, together / len(PHRASING_DIMENSIONS))
+
+
+def voting_units(pair: CanonicalPair, max_voters: int) -> np.ndarray:
+    """The unit of each pair: itself or, above `max_voters` pairs, one of `max_voters` k-means
+    groups on the whole CCA's projections."""
+    n = len(pair.a)
+    if n <= max_voters:
+        return np.arange(n)
+    projected = pair.projections(UNIT_REGULARISATION, (max(DIMENSIONS),))[0]
+    labels = KMeans(n_clusters=max_voters, n_init=1, random_state=0).fit_predict(projected)
+    return np.unique(labels, return_inverse=True)[1]
 
 
 def shared_within_groups(view: np.ndarray, labels: np.ndarray, directions: int) -> np.ndarray:
@@ -137,23 +187,32 @@ def shared_within_groups(view: np.ndarray, labels: np.ndarray, directions: int) 
     for label in np.unique(labels):
         members = labels == label
         within[members] -= view[members].mean(axis=0)
-    _, _, vt = np.linalg.svd(within, full_matrices=False)
-    return vt[:directions]
+    # The leading eigenvectors of the pooled scatter are the leading right singular vectors of
+    # `within`, from a matrix the size of the vocabulary however many pairs there are.
+    values, vectors = np.linalg.eigh(within.T @ within)
+    return vectors[:, np.argsort(values)[::-1][:directions]].T
 
 
 def _remove(view: np.ndarray, directions: np.ndarray) -> np.ndarray:
     return view - (view @ directions.T) @ directions
 
 
-def _vote(pair: CanonicalPair, groups: int) -> np.ndarray:
-    """Co-association over Ward's partitions of the pair's CCA at every regularisation and size."""
-    n = len(pair.a)
-    together = np.zeros((n, n), dtype=np.float32)
+def _vote(pair: CanonicalPair, groups: int, units: np.ndarray) -> np.ndarray:
+    """Co-association of the units over Ward's partitions of the pair's CCA at every
+    regularisation and size."""
+    count = int(units.max()) + 1
+    pooled = count < len(units)
+    sizes = np.bincount(units, minlength=count)[:, None]
+    together = np.zeros((count, count), dtype=np.float32)
     votes = 0
     for reg in REGULARISATIONS:
         for projected in pair.projections(reg, DIMENSIONS):
+            if pooled:
+                means = np.zeros((count, projected.shape[1]))
+                np.add.at(means, units, projected)
+                projected = means / sizes
             for share in VOTING_SHARES:
-                k = min(max(round(groups * share), 2), n)
+                k = min(max(round(groups * share), 2), count)
                 labels = AgglomerativeClustering(n_clusters=k, linkage="ward").fit_predict(projected)
                 together += labels[:, None] == labels[None, :]
                 votes += 1
