@@ -8,6 +8,7 @@ import random
 import numpy as np
 
 from app.learning.word_grouping import (
+    _partition,
     binary_tfidf,
     co_association,
     consensus_groups,
@@ -98,6 +99,16 @@ def test_above_the_voters_bound_units_of_alike_pairs_vote_and_still_group_by_the
     # Two pairs of one unit are together in every partition.
     one, other = np.flatnonzero(votes.units == np.bincount(votes.units).argmax())[:2]
     assert votes.with_members(int(one), [int(other)]) == 1.0
+
+
+def test_units_are_partitioned_by_how_many_pairs_they_hold() -> None:
+    # B is nearer the large unit C, but moving one pair to A costs less than moving it to C's
+    # thousand: with sizes, A and B go together; pair by pair (Ward), B joins C.
+    points = np.array([[0.0], [2.0], [3.8]])
+    weighted = _partition(points, 2, np.array([1, 1, 1000]), seed=0)
+    assert weighted[0] == weighted[1] != weighted[2]
+    alone = _partition(points, 2, None, seed=0)
+    assert alone[1] == alone[2] != alone[0]
 
 
 def test_pairs_vote_themselves_up_to_the_bound() -> None:

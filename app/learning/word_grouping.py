@@ -126,8 +126,8 @@ class Votes:
     """How often the voting partitions put pairs together, counted between units.
 
     A unit is one pair or, above `MAX_VOTERS` pairs, a k-means group of pairs alike on the
-    whole CCA: each partition then groups the units' mean projections, and two pairs are
-    together as often as their units are.
+    whole CCA: each partition then groups the units' mean projections (see `_partition`), and
+    two pairs are together as often as their units are.
     """
 
     units: np.ndarray  # the unit of each pair
@@ -198,25 +198,36 @@ def _remove(view: np.ndarray, directions: np.ndarray) -> np.ndarray:
 
 
 def _vote(pair: CanonicalPair, groups: int, units: np.ndarray) -> np.ndarray:
-    """Co-association of the units over Ward's partitions of the pair's CCA at every
-    regularisation and size."""
+    """Co-association of the units over partitions of the pair's CCA at every regularisation
+    and size."""
     count = int(units.max()) + 1
-    pooled = count < len(units)
-    sizes = np.bincount(units, minlength=count)[:, None]
+    sizes = np.bincount(units, minlength=count) if count < len(units) else None
     together = np.zeros((count, count), dtype=np.float32)
     votes = 0
     for reg in REGULARISATIONS:
         for projected in pair.projections(reg, DIMENSIONS):
-            if pooled:
+            if sizes is not None:
                 means = np.zeros((count, projected.shape[1]))
                 np.add.at(means, units, projected)
-                projected = means / sizes
+                projected = means / sizes[:, None]
             for share in VOTING_SHARES:
                 k = min(max(round(groups * share), 2), count)
-                labels = AgglomerativeClustering(n_clusters=k, linkage="ward").fit_predict(projected)
+                labels = _partition(projected, k, sizes, seed=votes)
                 together += labels[:, None] == labels[None, :]
                 votes += 1
     return together / votes
+
+
+def _partition(points: np.ndarray, k: int, sizes: np.ndarray | None, seed: int) -> np.ndarray:
+    """Ward's `k` groups of pairs; of units, k-means weighted by how many pairs each holds.
+
+    Ward's implementation here takes no weights, and ignoring them lets units of one pair weigh
+    as much as units of twenty (Bitext's 2,513 pairs in 1,500 units: label purity 0.959 by Ward
+    on the units, 0.974 by weighted k-means, 0.969 by Ward on the pairs themselves).
+    """
+    if sizes is None:
+        return AgglomerativeClustering(n_clusters=k, linkage="ward").fit_predict(points)
+    return KMeans(n_clusters=k, n_init=3, random_state=seed).fit_predict(points, sample_weight=sizes)
 
 
 def cut(together: np.ndarray, groups: int) -> np.ndarray:
