@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from app.config import Settings
-from app.learning import refiling
+from app.learning import refiling, word_grouping
 from app.learning.facts import reply_key
 from app.learning.learner import Interaction
 from app.learning.refiling import Refiled, choose_owners, regroup_after_import
@@ -86,7 +86,13 @@ def asks_per_pattern(engine: Engine, ask_of: dict[str, str]) -> dict[int, Counte
     return out
 
 
-def test_mixed_patterns_are_filed_again_by_what_they_ask(services: Services, engine: Engine) -> None:
+# None: each of the 120 examples votes; 40: they vote in 40 units of alike examples.
+@pytest.mark.parametrize("voters", [None, 40])
+def test_mixed_patterns_are_filed_again_by_what_they_ask(
+    services: Services, engine: Engine, voters: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if voters is not None:
+        monkeypatch.setattr(word_grouping, "MAX_VOTERS", voters)
     ask_of = learn_pairs(services, engine)
     assert any(len(asks) > 1 for asks in asks_per_pattern(engine, ask_of).values())
 
