@@ -157,15 +157,20 @@ def co_association(
     whole = CanonicalPair(message_view, added_view)
     units = voting_units(whole, MAX_VOTERS if max_voters is None else max_voters)
     rough = Votes(units, _vote(whole, groups, units)).cut(groups)
+    del whole  # its centred copy of both views: at 20,000 pairs, a few hundred MB
     most = max(PHRASING_DIMENSIONS)
     message_phrasing = shared_within_groups(message_view, rough, most)
     added_phrasing = shared_within_groups(added_view, rough, most)
     together = np.zeros((int(units.max()) + 1,) * 2, dtype=np.float32)
     for r in PHRASING_DIMENSIONS:
-        without = CanonicalPair(
-            _remove(message_view, message_phrasing[:r]), _remove(added_view, added_phrasing[:r])
+        # A temporary: one setting's views without the phrasing are alive at a time.
+        together += _vote(
+            CanonicalPair(
+                _remove(message_view, message_phrasing[:r]), _remove(added_view, added_phrasing[:r])
+            ),
+            groups,
+            units,
         )
-        together += _vote(without, groups, units)
     return Votes(units, together / len(PHRASING_DIMENSIONS))
 
 
