@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     regroup_max_examples: int = Field(
         20000,
         ge=2,
-        description="Most of them: above 4,000 they vote in 4,000 units; 20,000 take about a minute and 1.9 GB.",
+        description="Most of them: above 4,000 they vote in 4,000 units; 20,000 take about a minute and 2 GB.",
     )
     verify_sample: int = Field(500, ge=1, description="Points `pls index verify` compares in full.")
 
