@@ -14,9 +14,9 @@ the message does not contain keeps the directions on which the two agree; Ward's
 them change with CCA's settings, so several settings vote (co-association) and average
 linkage over the votes gives the groups.
 
-A reply also names what its message named in words of its own: asked about a bill, it points
-to the "Billing or Invoices" page, and so does it asked about an invoice. The word it adds is
-then whichever one the customer did not use, and the CCA, finding that agreement as strong as
+A reply also names what its message named in words of its own: asked about a bill or about an
+invoice, it points to the "Billing or Invoices" page either way. The word it adds is then
+whichever one the customer did not use, and the CCA, finding that agreement as strong as
 any request, groups bills apart from invoices with viewing and getting mixed in both. In the
 second vote below, a word the reply repeats in most pairs whose message says it (an echo word:
 names, the thing asked about) carries no weight in the reply's view wherever it appears. How
