@@ -14,9 +14,10 @@ from app.learning.discovery import Candidate, discover, min_size
 from app.models import Example
 from embeddings.cache import CachedEmbedder, EmbeddingCache
 from embeddings.onnx import OnnxEmbedder
+from tests.dev_data import EVAL_DATA
 from tests.embedding_fixtures import onnx_dir  # noqa: F401 - a fixture, used by name
 
-BITEXT = Path(__file__).resolve().parents[2] / "shared" / "data" / "eval" / "bitext_train_all.jsonl"
+BITEXT = EVAL_DATA / "bitext_train_all.jsonl"
 PER_INTENT = 12
 
 

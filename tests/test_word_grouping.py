@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,8 +17,8 @@ from app.learning.word_grouping import (
     co_association,
     consensus_groups,
     shared_within_groups,
-    word_views,
 )
+from tests.dev_data import EVAL_DATA
 
 PEOPLE = ["Mr Smith", "Anna Freeman", "Ms Hawkings", "David Miller", "Mr Jones"]
 THINGS = ["bill", "invoice", "statement"]
@@ -77,7 +76,7 @@ def assert_one_ask_per_group(groups: np.ndarray, asks: list[str]) -> None:
 
 
 def test_the_words_a_reply_adds_leave_out_what_it_repeats() -> None:
-    _, added = word_views(["send the bill from anna"] * 3, ["the bill from anna is attached"] * 3)
+    added = PairWords.of(["send the bill from anna"] * 3, ["the bill from anna is attached"] * 3).added_view()
     assert added.shape[1] == 2  # "is" and "attached": the repeated words are not there
 
 
@@ -152,7 +151,7 @@ def test_what_varies_alike_within_every_group_is_found() -> None:
     assert abs(direction @ shared) > 0.99
 
 
-BITEXT = Path(__file__).resolve().parents[2] / "shared" / "data" / "eval" / "bitext_train.jsonl"
+BITEXT = EVAL_DATA / "bitext_train.jsonl"
 INVOICE_ASKS = ("check_invoice", "get_invoice")
 
 

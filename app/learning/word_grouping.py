@@ -127,12 +127,6 @@ class PairWords:
         return binary_tfidf([r - m - echo for r, m in zip(self.reply, self.message, strict=True)])
 
 
-def word_views(messages: Sequence[str], replies: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """The message's words, and the words its reply adds to it."""
-    pair_words = PairWords.of(messages, replies)
-    return pair_words.message_view(), pair_words.added_view()
-
-
 class CanonicalPair:
     """Two views of the same pairs, ready for regularised CCA at any regularisation and size.
 
