@@ -35,6 +35,9 @@ from app.privacy import PIIFilter, has_mask, install_log_masking, luhn_valid, ma
         ("42 Elm Rd.", "<address>"),
         ("PO Box 123", "<address>"),
         ("postcode SW1A 1AA", "postcode <address>"),
+        # Digits of other scripts are digits too: a phone number in them is still masked.
+        ("call me on ０７７００ ９００１２３", "call me on <phone>"),
+        ("call me on ٠٧٧٠٠٩٠٠١٢٣", "call me on <phone>"),
     ],
 )
 def test_personal_data_is_masked(text: str, expected: str) -> None:
