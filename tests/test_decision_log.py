@@ -31,6 +31,7 @@ def test_ids_are_issued_at_once_and_rows_written_on_flush(engine: Engine) -> Non
     ids = [log.record(**decision_fields(pattern.id)) for _ in range(3)]
     log.record(**decision_fields(pattern.id, action="abstain"))
     assert len(set(ids)) == 3
+    assert all(len(i) == 32 and set(i) <= set("0123456789abcdef") for i in ids)
     assert log.flush() == 4
     with Session(engine) as session:
         assert {d.id for d in session.exec(select(Decision))} >= set(ids)

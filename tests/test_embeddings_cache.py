@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
 import threading
@@ -293,6 +294,22 @@ def test_key_index_merges_recent_keys_into_the_sorted_array(monkeypatch: pytest.
     assert len(index) == 8
     assert all(key in index for key in keys[:8])
     assert keys[8] not in index and keys[9] not in index
+
+
+def test_key_index_holds_prefixes_across_the_whole_unsigned_64_bit_range() -> None:
+    def key(prefix: int) -> bytes:
+        return prefix.to_bytes(8, "little") + bytes(24)
+
+    held = [key(2**64 - 1), key(2**63 + 5), key(0)]
+    index = KeyIndex(prefixes_of(held), seq=0, data_version=0)
+    assert all(k in index for k in held)
+    assert key(2**63 - 1) not in index and key(2**63 + 6) not in index
+
+
+def test_text_key_is_the_sha256_of_the_utf8_text() -> None:
+    # Caches written by earlier installs stay valid only while the key is this digest.
+    for text in ["hello", "caf\u00e9 \U0001f600", "lone \ud800 surrogate"]:
+        assert text_key(text) == hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
 
 
 def test_a_forked_child_still_commits_in_the_background(tmp_path: Path) -> None:

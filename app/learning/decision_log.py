@@ -7,8 +7,8 @@ reach SQL a moment after the answer; batching keeps a commit off every match.
 from __future__ import annotations
 
 import logging
+import os
 import threading
-import uuid
 from collections import Counter
 from datetime import datetime
 
@@ -50,7 +50,9 @@ class DecisionLog:
 
     def record(self, **fields: object) -> str:
         """Queue a decision; returns its id at once."""
-        decision_id = uuid.uuid4().hex
+        # 128 random bits in hex, as uuid4().hex gives, without building a UUID object: right
+        # after a model run that costs 25 us against 5 us, on every match.
+        decision_id = os.urandom(16).hex()
         row = {"id": decision_id, "created_at": utcnow(), **fields}
         with self._lock:
             if len(self._rows) >= self.max_buffer:  # the database is unreachable for a long time
