@@ -45,8 +45,16 @@ class PatternHead:
         z += self.bias
         z -= z.max()
         np.exp(z, out=z)
-        z /= z.sum()
-        return top_probabilities(z, self.pattern_ids, n)
+        n = min(n, z.shape[0])
+        if n == 0:
+            return {}
+        # Only the n largest are normalised, and they are found without a negated copy.
+        best = np.argpartition(z, z.shape[0] - n)[-n:]
+        total = float(z.sum())
+        return {
+            pattern: weight / total
+            for pattern, weight in zip(self.pattern_ids[best].tolist(), z[best].tolist(), strict=True)
+        }
 
     def to_bytes(self) -> bytes:
         """Serialise to an .npz blob for storage."""
