@@ -45,16 +45,7 @@ class PatternHead:
         z += self.bias
         z -= z.max()
         np.exp(z, out=z)
-        n = min(n, z.shape[0])
-        if n == 0:
-            return {}
-        # Only the n largest are normalised, and they are found without a negated copy.
-        best = np.argpartition(z, z.shape[0] - n)[-n:]
-        total = float(z.sum())
-        return {
-            pattern: weight / total
-            for pattern, weight in zip(self.pattern_ids[best].tolist(), z[best].tolist(), strict=True)
-        }
+        return top_probabilities(z, self.pattern_ids, n, total=float(z.sum()))
 
     def to_bytes(self) -> bytes:
         """Serialise to an .npz blob for storage."""
@@ -73,13 +64,23 @@ class PatternHead:
             )
 
 
-def top_probabilities(proba: np.ndarray, pattern_ids: np.ndarray, n: int) -> dict[int, float]:
-    """The `n` largest entries of one probability row, keyed by pattern id."""
-    if proba.shape[0] == 0:
+def top_probabilities(
+    weights: np.ndarray, pattern_ids: np.ndarray, n: int, total: float = 1.0
+) -> dict[int, float]:
+    """The `n` largest entries of one row of weights over `total`, keyed by pattern id.
+
+    A row that is already a distribution keeps `total` at 1; `PatternHead.top` passes the
+    softmax's unnormalised weights and their sum, so only the n it keeps are divided.
+    """
+    n = min(n, weights.shape[0])
+    if n == 0:
         return {}
-    n = min(n, proba.shape[0])
-    idx = np.argpartition(-proba, n - 1)[:n]
-    return {int(pattern_ids[i]): float(proba[i]) for i in idx}
+    # The n largest, found without a negated copy of the row.
+    best = np.argpartition(weights, weights.shape[0] - n)[-n:]
+    return {
+        pattern: weight / total
+        for pattern, weight in zip(pattern_ids[best].tolist(), weights[best].tolist(), strict=True)
+    }
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
