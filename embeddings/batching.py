@@ -68,6 +68,11 @@ class MicroBatcher(Generic[Item, Out]):
     not yet served by anyone: one that has not queued its request yet, or one that has its
     answer and is about to ask again. Once every caller in flight is in a batch, waiting
     longer cannot grow this one, so it runs. A request is never split.
+
+    With several workers, a batch takes at most its worker's fair share of the callers in
+    flight and leaves the rest queued for the others. A worker that took more would run one
+    long batch while the other ran short ones: the split sticks once it happens (those callers
+    come back together), and short batches cost the model up to 1.7x more per text.
     """
 
     def __init__(
@@ -131,6 +136,11 @@ class MicroBatcher(Generic[Item, Out]):
         with self._state_lock:
             self._claimed -= requests
 
+    def _fair_share(self) -> int:
+        """Requests one worker's batch may take: the callers in flight split evenly between the
+        workers (read without the lock: a stale count only moves one batch's cut-off)."""
+        return max(1, -(-self._in_flight // len(self._workers)))
+
     def _someone_may_join(self) -> bool:
         """Whether a caller in flight is neither running nor in a batch (read without the lock:
         a stale answer only ends or extends one wait)."""
@@ -183,7 +193,7 @@ class MicroBatcher(Generic[Item, Out]):
         deadline = time.monotonic() + self.max_wait
         carry: _Request[Item, Out] | None = None
         stop = False
-        while size < self.max_batch:
+        while size < self.max_batch and len(batch) < self._fair_share():
             try:
                 request = self._queue.get_nowait()
             except queue.Empty:

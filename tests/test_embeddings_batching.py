@@ -142,6 +142,29 @@ def test_the_last_batch_of_every_burst_is_answered_with_no_request_after_it() ->
     assert stranded_bursts == [], "(burst, calls never answered)"
 
 
+def test_workers_split_the_callers_in_flight_evenly() -> None:
+    # Sixteen callers ask again as soon as they are answered. A worker that took every queued
+    # caller would run one long batch while the other ran short ones, and the split would stick.
+    sizes: list[int] = []
+
+    def slow_batch(items: list[int]) -> list[int]:
+        sizes.append(len(items))
+        time.sleep(0.01)
+        return items
+
+    batcher: MicroBatcher[int, list[int]] = MicroBatcher(slow_batch, max_batch=32, workers=2)
+
+    def ask_in_a_loop(n: int) -> None:
+        for i in range(6):
+            assert batcher.submit([n * 100 + i]) == [n * 100 + i]
+
+    run_threads(16, ask_in_a_loop)
+    batcher.close()
+    assert sum(sizes) == 16 * 6
+    assert max(sizes) <= 8, f"a batch took more than half of the 16 callers: {sizes}"
+    assert max(sizes) > 1  # callers were still batched together
+
+
 def test_errors_reach_only_the_caller_that_caused_them() -> None:
     inner = FakeEmbedder(delay=0.005, fail_on="boom")
     batcher = MicroBatchingEmbedder(inner)
