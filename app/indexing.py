@@ -80,7 +80,7 @@ class SqlNeighbours:
             )
             neighbours = ExactNeighbours(
                 vectors,
-                [e.id for e in examples],
+                [int(e.id or 0) for e in examples],  # rows read back always have ids
                 [e.pattern_id for e in examples],
                 [e.status for e in examples],
                 [e.quality for e in examples],

@@ -144,9 +144,8 @@ def _record_own(session: Session) -> None:
     pending = session.info.get(_PENDING)
     if not pending:
         return
-    engine = session.get_bind()
-    if not isinstance(engine, Engine):
-        engine = getattr(engine, "engine", engine)
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
     with _OWN_LOCK:
         mine = _own.setdefault(engine, {})
         for tenant, revision in pending.items():
