@@ -80,7 +80,7 @@ class SqlNeighbours:
             )
             neighbours = ExactNeighbours(
                 vectors,
-                [int(e.id or 0) for e in examples],  # rows read back always have ids
+                np.array([e.id for e in examples], dtype=np.int64),
                 [e.pattern_id for e in examples],
                 [e.status for e in examples],
                 [e.quality for e in examples],

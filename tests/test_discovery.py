@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 
 from app.config import Settings
+from app.evaluation.corpus import SHARED_EVAL_DATA
 from app.learning.discovery import Candidate, discover, min_size
 from app.models import Example
 from embeddings.cache import CachedEmbedder, EmbeddingCache
 from embeddings.onnx import OnnxEmbedder
-from tests.dev_data import EVAL_DATA
 from tests.embedding_fixtures import onnx_dir  # noqa: F401 - a fixture, used by name
 
-BITEXT = EVAL_DATA / "bitext_train_all.jsonl"
+BITEXT = SHARED_EVAL_DATA / "bitext_train_all.jsonl"
 PER_INTENT = 12
 
 

@@ -10,6 +10,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from app.evaluation.corpus import SHARED_EVAL_DATA
 from app.learning.word_grouping import (
     PairWords,
     _partition,
@@ -18,7 +19,6 @@ from app.learning.word_grouping import (
     consensus_groups,
     shared_within_groups,
 )
-from tests.dev_data import EVAL_DATA
 
 PEOPLE = ["Mr Smith", "Anna Freeman", "Ms Hawkings", "David Miller", "Mr Jones"]
 THINGS = ["bill", "invoice", "statement"]
@@ -151,7 +151,7 @@ def test_what_varies_alike_within_every_group_is_found() -> None:
     assert abs(direction @ shared) > 0.99
 
 
-BITEXT = EVAL_DATA / "bitext_train.jsonl"
+BITEXT = SHARED_EVAL_DATA / "bitext_train.jsonl"
 INVOICE_ASKS = ("check_invoice", "get_invoice")
 
 

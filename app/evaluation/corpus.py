@@ -9,7 +9,8 @@ from pathlib import Path
 from app.demo import DEMO_HISTORY
 
 # The dev data lives beside the repository (../shared/data/eval); every file is optional.
-DATA_DIRS = (Path("../shared/data/eval"), Path(__file__).resolve().parents[3] / "shared" / "data" / "eval")
+SHARED_EVAL_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "eval"
+DATA_DIRS = (Path("../shared/data/eval"), SHARED_EVAL_DATA)
 CORPUS_FILES = ("clinc150_train_all.jsonl", "banking77_train_all.jsonl", "bitext_train.jsonl")
 
 
